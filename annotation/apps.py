@@ -1,0 +1,19 @@
+import os
+
+from django.apps import AppConfig
+
+
+class AnnotationConfig(AppConfig):
+    name = "annotation"
+    verbose_name = "Annotation"
+
+    def ready(self) -> None:
+        # The filesystem broker needs its folders before the first message is sent.
+        from django.conf import settings
+
+        opts = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {})
+        for key in ("data_folder_in", "data_folder_out", "control_folder"):
+            if key in opts:
+                os.makedirs(opts[key], exist_ok=True)
+
+

@@ -1,0 +1,237 @@
+"""Readers for the dataset formats we accept; each returns a ParsedDataset or raises
+DatasetImportError naming the file and the problem. Nothing here touches the database."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .exceptions import DatasetImportError
+from .safe_pickle import safe_load
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+
+
+@dataclass
+class ImportRecord:
+    """One item to create: either an in-memory image array or an image file to keep as is."""
+
+    name: str
+    label: int | None = None
+    array: np.ndarray | None = None
+    path: Path | None = None
+    cl_labels: list[int] = field(default_factory=list)
+
+
+@dataclass
+class ParsedDataset:
+    class_names: list[str]
+    records: list[ImportRecord]
+    source: str
+
+
+def _check_class_names(names: object, source: str) -> list[str]:
+    if not isinstance(names, list | tuple) or not names:
+        raise DatasetImportError(f"{source}: class names must be a non-empty list, got {names!r:.80}")
+    out = []
+    for n in names:
+        if not isinstance(n, str) or not n.strip():
+            raise DatasetImportError(f"{source}: class name {n!r} is not a non-empty string")
+        out.append(n.strip())
+    dupes = sorted({n for n in out if out.count(n) > 1})
+    if dupes:
+        raise DatasetImportError(f"{source}: duplicate class names {dupes}")
+    return out
+
+
+def _as_int_label(value: object, k: int, source: str, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise DatasetImportError(f"{source}: {where} label {value!r} is not an integer")
+    v = int(value)
+    if not 0 <= v < k:
+        raise DatasetImportError(f"{source}: {where} label {v} is out of range 0..{k - 1}")
+    return v
+
+
+def _check_image_array(images: np.ndarray, source: str) -> np.ndarray:
+    if not isinstance(images, np.ndarray):
+        raise DatasetImportError(f"{source}: images must be a numpy array, got {type(images).__name__}")
+    if images.dtype != np.uint8:
+        raise DatasetImportError(f"{source}: images must have dtype uint8, got {images.dtype}")
+    if images.ndim == 3:
+        images = images[..., None]
+    if images.ndim != 4 or images.shape[-1] not in (1, 3):
+        raise DatasetImportError(
+            f"{source}: images must have shape N x H x W x 3 (or N x H x W), got {images.shape}"
+        )
+    if images.shape[0] == 0 or images.shape[1] == 0 or images.shape[2] == 0:
+        raise DatasetImportError(f"{source}: images array is empty, shape {images.shape}")
+    return images
+
+
+def parse_climage(path: Path) -> ParsedDataset:
+    """The CLImage pickle: names, images (N x H x W x 3 uint8), ord_labels, cl_labels."""
+    source = str(path)
+    try:
+        with open(path, "rb") as fh:
+            data = safe_load(fh, source=source)
+    except OSError as exc:
+        raise DatasetImportError(f"{source}: cannot read file ({exc.strerror})") from None
+    if not isinstance(data, dict):
+        raise DatasetImportError(f"{source}: expected a dict, got {type(data).__name__}")
+    missing = [k for k in ("names", "images", "ord_labels") if k not in data]
+    if missing:
+        raise DatasetImportError(f"{source}: missing keys {missing}")
+    names = _check_class_names(data["names"], source)
+    raw_images = data["images"]
+    if isinstance(raw_images, list):
+        shapes = {getattr(a, "shape", None) for a in raw_images}
+        if len(shapes) != 1 or None in shapes:
+            raise DatasetImportError(f"{source}: images list holds arrays of different shapes")
+        raw_images = np.stack(raw_images) if raw_images else np.zeros((0,), np.uint8)
+    images = _check_image_array(raw_images, source)
+    n = images.shape[0]
+    ord_labels = data["ord_labels"]
+    if len(ord_labels) != n:
+        raise DatasetImportError(
+            f"{source}: ord_labels has {len(ord_labels)} entries but images has {n}"
+        )
+    cl_labels = data.get("cl_labels", [[] for _ in range(n)])
+    if len(cl_labels) != n:
+        raise DatasetImportError(f"{source}: cl_labels has {len(cl_labels)} entries but images has {n}")
+    k = len(names)
+    records = []
+    for i in range(n):
+        label = _as_int_label(ord_labels[i], k, source, f"ord_labels[{i}]")
+        cls = cl_labels[i]
+        if not isinstance(cls, list | tuple | np.ndarray):
+            raise DatasetImportError(f"{source}: cl_labels[{i}] is not a list")
+        cl = [_as_int_label(c, k, source, f"cl_labels[{i}]") for c in cls]
+        records.append(ImportRecord(name=f"{i:06d}.png", label=label, array=images[i], cl_labels=cl))
+    return ParsedDataset(names, records, source)
+
+
+def read_class_file(path: Path) -> list[str]:
+    source = str(path)
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DatasetImportError(f"{source}: cannot read class names ({exc})") from None
+    return _check_class_names([ln for ln in lines if ln.strip()], source)
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise DatasetImportError(f"{path}: not a readable .npy array without pickles ({exc})") from None
+
+
+def parse_npy(images_path: Path, labels_path: Path | None, classes_path: Path) -> ParsedDataset:
+    names = read_class_file(classes_path)
+    images = _check_image_array(_load_npy(images_path), str(images_path))
+    n = images.shape[0]
+    labels: list[int | None] = [None] * n
+    if labels_path is not None:
+        raw = _load_npy(labels_path)
+        if raw.ndim != 1 or not np.issubdtype(raw.dtype, np.integer):
+            raise DatasetImportError(
+                f"{labels_path}: labels must be a 1-D integer array, got {raw.dtype} {raw.shape}"
+            )
+        if raw.shape[0] != n:
+            raise DatasetImportError(
+                f"{labels_path}: {raw.shape[0]} labels but {images_path} has {n} images"
+            )
+        labels = [_as_int_label(v, len(names), str(labels_path), f"[{i}]") for i, v in enumerate(raw)]
+    records = [
+        ImportRecord(name=f"{i:06d}.png", label=labels[i], array=images[i]) for i in range(n)
+    ]
+    return ParsedDataset(names, records, str(images_path))
+
+
+def _image_files(folder: Path) -> Iterator[Path]:
+    for p in sorted(folder.iterdir()):
+        if p.name.startswith("."):
+            continue
+        if p.is_dir():
+            raise DatasetImportError(f"{p}: nested folders are not supported inside a class folder")
+        yield p
+
+
+def parse_folder(root: Path) -> ParsedDataset:
+    """ImageFolder convention: one sub-folder per class, sorted by name."""
+    if not root.is_dir():
+        raise DatasetImportError(f"{root}: not a folder")
+    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not class_dirs:
+        raise DatasetImportError(f"{root}: no class sub-folders found")
+    strays = sorted(p.name for p in root.iterdir() if p.is_file() and not p.name.startswith("."))
+    if strays:
+        raise DatasetImportError(f"{root}: files outside class folders: {strays[:5]}")
+    names = [d.name for d in class_dirs]
+    records = []
+    for label, d in enumerate(class_dirs):
+        for p in _image_files(d):
+            records.append(ImportRecord(name=f"{d.name}/{p.name}", label=label, path=p))
+    if not records:
+        raise DatasetImportError(f"{root}: the class folders hold no images")
+    return ParsedDataset(names, records, str(root))
+
+
+def parse_csv(csv_path: Path, classes_path: Path | None = None) -> ParsedDataset:
+    """Rows ``path,label``; paths relative to the CSV's folder; label a class name (or blank)."""
+    source = str(csv_path)
+    try:
+        with open(csv_path, newline="", encoding="utf-8-sig") as fh:
+            rows = list(csv.reader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DatasetImportError(f"{source}: cannot read CSV ({exc})") from None
+    if rows and [c.strip().lower() for c in rows[0][:2]] == ["path", "label"]:
+        rows = rows[1:]
+    if not rows:
+        raise DatasetImportError(f"{source}: no rows")
+    for lineno, row in enumerate(rows, start=2):
+        if len(row) != 2:
+            raise DatasetImportError(f"{source}: line {lineno} has {len(row)} columns, expected 2")
+    given = [r[1].strip() for r in rows]
+    if classes_path is not None:
+        names = read_class_file(classes_path)
+    else:
+        names = _check_class_names(sorted({g for g in given if g}), source)
+    index = {n: i for i, n in enumerate(names)}
+    base = csv_path.parent
+    records, seen = [], set()
+    for lineno, (rel, lab) in enumerate(rows, start=2):
+        rel = rel.strip()
+        if rel in seen:
+            raise DatasetImportError(f"{source}: line {lineno}: duplicate name {rel!r}")
+        seen.add(rel)
+        p = (base / rel).resolve()
+        if not p.is_file():
+            raise DatasetImportError(f"{source}: line {lineno}: image file {rel!r} not found")
+        lab = lab.strip()
+        if lab and lab not in index:
+            raise DatasetImportError(
+                f"{source}: line {lineno}: label {lab!r} is not one of the class names"
+            )
+        records.append(ImportRecord(name=rel, label=index[lab] if lab else None, path=p))
+    return ParsedDataset(names, records, source)
+
+
+def parse_demo() -> ParsedDataset:
+    """scikit-learn's handwritten digits (1,797 8x8 images, 10 classes), shipped with the package."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    gray = np.clip(np.rint(digits.images * (255.0 / 16.0)), 0, 255).astype(np.uint8)
+    rgb = np.repeat(gray[..., None], 3, axis=-1)
+    names = [str(d) for d in range(10)]
+    records = [
+        ImportRecord(name=f"digit-{i:04d}.png", label=int(t), array=rgb[i])
+        for i, t in enumerate(digits.target)
+    ]
+    return ParsedDataset(names, records, "sklearn digits")

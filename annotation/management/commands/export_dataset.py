@@ -1,0 +1,42 @@
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from annotation.exceptions import ExportError
+from annotation.exporters import EXPORT_FORMATS, dataset_export
+from annotation.models import Dataset
+
+from ._progress import ProgressLine
+
+
+class Command(BaseCommand):
+    help = "Export a dataset's labels: climage pickle, label-errors folder, votes CSV, worker ids."
+
+    def add_arguments(self, parser):
+        parser.add_argument("name")
+        parser.add_argument("--format", dest="fmt", required=True, choices=EXPORT_FORMATS)
+        parser.add_argument("--output", type=Path, required=True)
+        parser.add_argument("--float32", action="store_true", help="label-errors: float32 probs")
+        parser.add_argument("--hash", default="hmac", choices=["hmac", "sha1"])
+
+    def handle(self, *args, **opts):
+        try:
+            dataset = Dataset.objects.get(name=opts["name"])
+        except Dataset.DoesNotExist:
+            raise CommandError(f"no dataset named {opts['name']!r}") from None
+        extra = {}
+        if opts["fmt"] == "label-errors":
+            extra["float32"] = opts["float32"]
+        if opts["fmt"] == "worker-ids":
+            extra["hash"] = opts["hash"]
+        try:
+            out = dataset_export(
+                dataset,
+                opts["fmt"],
+                opts["output"],
+                progress=ProgressLine(self.stderr, f"exporting {dataset.name}"),
+                **extra,
+            )
+        except ExportError as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write(self.style.SUCCESS(f"wrote {out}"))

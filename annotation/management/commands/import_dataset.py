@@ -1,0 +1,65 @@
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from annotation.exceptions import DatasetImportError
+from annotation.models import Split
+from annotation.services import dataset_import_from_args
+
+from ._progress import ProgressLine
+
+
+class Command(BaseCommand):
+    help = (
+        "Import an image-classification dataset. Formats: climage FILE.pkl; npy --images X.npy "
+        "[--labels Y.npy] --classes classes.txt; folder DIR (one sub-folder per class) or folder "
+        "--csv FILE (path,label rows); --demo (scikit-learn's digits)."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("path", nargs="?", type=Path, help="pickle file or image folder")
+        parser.add_argument("--name", help="dataset name (letters, digits, - and _)")
+        parser.add_argument("--format", dest="fmt", choices=["climage", "npy", "folder", "demo"])
+        parser.add_argument("--images", type=Path)
+        parser.add_argument("--labels", type=Path)
+        parser.add_argument("--classes", type=Path)
+        parser.add_argument("--csv", type=Path)
+        parser.add_argument("--description", default="")
+        parser.add_argument("--split", default="", choices=[c for c, _ in Split.choices])
+        parser.add_argument("--demo", action="store_true", help="import the bundled demo dataset")
+        parser.add_argument(
+            "--if-missing", action="store_true", help="do nothing when the name already exists"
+        )
+
+    def handle(self, *args, **opts):
+        fmt = "demo" if opts["demo"] else opts["fmt"]
+        name = opts["name"] or ("digits-demo" if fmt == "demo" else None)
+        if not fmt:
+            raise CommandError("give --format climage|npy|folder, or --demo")
+        if not name:
+            raise CommandError("give --name NAME")
+        if opts["if_missing"]:
+            from annotation.models import Dataset
+
+            if Dataset.objects.filter(name=name).exists():
+                self.stdout.write(f"dataset {name} already exists; nothing to do")
+                return
+        try:
+            dataset = dataset_import_from_args(
+                name=name,
+                fmt=fmt,
+                file=opts["path"],
+                images=opts["images"],
+                labels=opts["labels"],
+                classes=opts["classes"],
+                csv=opts["csv"],
+                description=opts["description"],
+                split=opts["split"],
+                progress=ProgressLine(self.stderr, f"importing {name}"),
+            )
+        except DatasetImportError as exc:
+            raise CommandError(f"import refused, nothing was written: {exc}") from None
+        n = dataset.items.count()
+        self.stdout.write(
+            self.style.SUCCESS(f"imported {name}: {n} items, {dataset.num_classes} classes")
+        )
