@@ -24,6 +24,7 @@ from numpy.typing import ArrayLike, NDArray
 Tie = Literal["random", "unresolved"]
 ConfusionPrior = Literal["dirichlet", "pooled", "none"]
 DurationsPer = Literal["vote", "worker"]
+ClassPrior = Literal["uniform", "estimate"]
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -272,8 +273,10 @@ def _check_votes(votes: VoteTable, num_classes: int) -> int:
 def _check_positive(name: str, value: float, *, allow_zero: bool = False) -> float:
     v = float(value)
     if not np.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
-        raise ValueError(f"{name}: expected a {'non-negative' if allow_zero else 'positive'} "
-                         f"finite number, got {value!r}")
+        raise ValueError(
+            f"{name}: expected a {'non-negative' if allow_zero else 'positive'} "
+            f"finite number, got {value!r}"
+        )
     return v
 
 
@@ -301,7 +304,8 @@ def _check_count(name: str, value: int) -> int:
 def _vote_counts(votes: VoteTable, k: int, weights: FloatArray | None = None) -> FloatArray:
     """(N, K) float64 (weighted) vote counts per item and class."""
     flat = votes.item * k + votes.label
-    return np.bincount(flat, weights=weights, minlength=votes.num_items * k).reshape(-1, k)
+    counts = np.bincount(flat, weights=weights, minlength=votes.num_items * k)
+    return counts.reshape(-1, k).astype(np.float64, copy=False)
 
 
 def _pick_max(scores: FloatArray, valid: BoolArray, tie: Tie, seed: int) -> IntArray:
@@ -330,14 +334,12 @@ def _shares(counts: FloatArray) -> tuple[FloatArray, BoolArray]:
     """Row-normalise (N, K) counts; rows with zero total become uniform. Returns (probs, voted)."""
     total = counts.sum(axis=1)
     voted = total > 0
-    probs = np.full_like(counts, 1.0 / counts.shape[1])
-    probs[voted] = counts[voted] / total[voted, None]
+    probs = np.divide(counts, np.where(voted, total, 1)[:, None], dtype=np.float64)
+    probs[np.flatnonzero(~voted)] = 1.0 / counts.shape[1]
     return probs, voted
 
 
-def _finish(
-    probs: FloatArray, labels: IntArray, method: str, **extra: object
-) -> Aggregate:
+def _finish(probs: FloatArray, labels: IntArray, method: str, **extra: object) -> Aggregate:
     return Aggregate(
         labels=labels,
         probs=probs,
@@ -390,9 +392,7 @@ def majority_vote(
     return _finish(probs, _pick_max(counts, voted, tie, seed), "majority_vote")
 
 
-def consensus(
-    votes: VoteTable, *, num_classes: int, k: int, n: int | None = None
-) -> Aggregate:
+def consensus(votes: VoteTable, *, num_classes: int, k: int, n: int | None = None) -> Aggregate:
     """k-of-n consensus: an item gets a label only when at least ``k`` votes agree on it.
 
     Args:
@@ -472,9 +472,7 @@ def dawid_skene(
 
     # A[i, m*K + l] = number of times worker m answered l on item i.
     cols = votes.worker * k + votes.label
-    a = sp.csr_matrix(
-        (np.ones(n_votes), (votes.item, cols)), shape=(n_items, n_workers * k)
-    )
+    a = sp.csr_matrix((np.ones(n_votes), (votes.item, cols)), shape=(n_items, n_workers * k))
     a.sum_duplicates()
     a_t = a.T.tocsr()
     counts0 = _vote_counts(votes, k)
@@ -489,7 +487,8 @@ def dawid_skene(
     it = 0
     log_conf = np.zeros((n_workers * k, k))
     class_prior = np.full(k, 1.0 / k)
-    for it in range(1, max_iter + 1):
+    while it < max_iter:
+        it += 1
         # M-step: counts[m, given, true] = sum of posteriors of votes (m, given).
         counts = np.asarray(a_t @ post).reshape(n_workers, k, k)
         class_prior = (post.sum(axis=0) + 1.0) / (n_voted + k)
@@ -548,8 +547,8 @@ def _two_part_estep(
     """Posteriors for models where log P(l | y) = base_v + bonus_v * [l == y]."""
     k = class_prior.shape[0]
     n = votes.num_items
-    scores = np.bincount(votes.item * k + votes.label, weights=bonus, minlength=n * k)
-    scores = scores.reshape(n, k)
+    flat = np.bincount(votes.item * k + votes.label, weights=bonus, minlength=n * k)
+    scores = flat.reshape(n, k).astype(np.float64, copy=False)
     scores += np.bincount(votes.item, weights=base, minlength=n)[:, None]
     scores += np.log(class_prior)
     ll = _normalise_log_(scores)
@@ -563,11 +562,17 @@ def one_coin(
     max_iter: int = 100,
     tol: float = 1e-6,
     prior_strength: float = 2.0,
+    class_prior: ClassPrior = "uniform",
 ) -> Aggregate:
     """One-coin Dawid–Skene: each worker has one accuracy; errors are spread evenly.
 
     P(worker m answers l | true y) = p_m if l == y else (1 - p_m) / (K - 1). Accuracies are
     shrunk toward the pooled accuracy with ``prior_strength`` pseudo-votes.
+
+    The class prior is uniform by default: with an estimated prior, a crowd where a few workers
+    always give the same answer has a degenerate maximum (every item is that class, those
+    workers are perfect, everyone else is at chance), because one accuracy per worker cannot
+    describe "always answers 0" any other way.
 
     Args:
         votes: the vote table.
@@ -575,6 +580,7 @@ def one_coin(
         max_iter: at most this many EM iterations.
         tol: stop when the mean per-vote log-likelihood changes by less than this.
         prior_strength: pseudo-votes of shrinkage toward the pooled accuracy (> 0).
+        class_prior: ``"uniform"`` keeps 1/K; ``"estimate"`` re-estimates it each iteration.
     Returns:
         Aggregate with labels (N,), probs (N, K), class_prior (K,), worker_accuracy (M,).
     Raises:
@@ -583,6 +589,8 @@ def one_coin(
     k = _check_votes(votes, num_classes)
     _check_em(max_iter, tol)
     strength = _check_positive("prior_strength", prior_strength)
+    if class_prior not in ("uniform", "estimate"):
+        raise ValueError(f"class_prior: expected 'uniform' or 'estimate', got {class_prior!r}")
     m = votes.num_workers
     post, voted = _shares(_vote_counts(votes, k))
     post[~voted] = 0.0
@@ -594,16 +602,18 @@ def one_coin(
     converged = False
     it = 0
     acc = np.full(m, 0.5)
-    class_prior = np.full(k, 1.0 / k)
-    for it in range(1, max_iter + 1):
+    pi = np.full(k, 1.0 / k)
+    while it < max_iter:
+        it += 1
         hit = _vote_posterior(post, votes)
         correct = np.bincount(votes.worker, weights=hit, minlength=m)
         pooled = correct.sum() / votes.num_votes
         acc = np.clip((correct + strength * pooled) / (n_by_worker + strength), _EPS, 1 - _EPS)
-        class_prior = (post.sum(axis=0) + 1.0) / (n_voted + k)
+        if class_prior == "estimate":
+            pi = (post.sum(axis=0) + 1.0) / (n_voted + k)
         log_off = np.log((1.0 - acc) / (k - 1))
         bonus = (np.log(acc) - log_off)[votes.worker]
-        post, ll = _two_part_estep(votes, class_prior, log_off[votes.worker], bonus)
+        post, ll = _two_part_estep(votes, pi, log_off[votes.worker], bonus)
         ll /= votes.num_votes
         post[unvoted] = 0.0
         if abs(ll - prev) < tol:
@@ -614,8 +624,13 @@ def one_coin(
     labels = np.argmax(post, axis=1).astype(np.int64)
     labels[unvoted] = -1
     return _finish(
-        post, labels, "one_coin", n_iter=it, converged=converged,
-        class_prior=class_prior, worker_accuracy=acc,
+        post,
+        labels,
+        "one_coin",
+        n_iter=it,
+        converged=converged,
+        class_prior=pi,
+        worker_accuracy=acc,
     )
 
 
@@ -668,7 +683,8 @@ def mace(
     prev = -np.inf
     converged = False
     it = 0
-    for it in range(1, max_iter + 1):
+    while it < max_iter:
+        it += 1
         th = theta[votes.worker]
         spam_l = (1.0 - th) * xi.reshape(-1)[wl]
         competent = _vote_posterior(post, votes) * th / (th + spam_l)
@@ -694,8 +710,14 @@ def mace(
     labels = np.argmax(post, axis=1).astype(np.int64)
     labels[unvoted] = -1
     return _finish(
-        post, labels, "mace", n_iter=it, converged=converged, class_prior=class_prior,
-        worker_accuracy=theta, worker_strategy=xi,
+        post,
+        labels,
+        "mace",
+        n_iter=it,
+        converged=converged,
+        class_prior=class_prior,
+        worker_accuracy=theta,
+        worker_strategy=xi,
     )
 
 
@@ -790,7 +812,7 @@ def gold_weighted_majority(
 
 
 def _check_complementary(
-    item: ArrayLike,
+    item: ArrayLike | None,
     cl_label: ArrayLike,
     candidates: ArrayLike | None,
     num_items: int | None,
@@ -1109,9 +1131,12 @@ def select_share(
     sel = np.asarray(selected)
     if sel.shape != img.shape:
         raise ValueError(f"selected: shape {sel.shape} differs from image shape {img.shape}")
-    if sel.size and sel.dtype != np.bool_:
-        if not np.issubdtype(sel.dtype, np.integer) or not np.isin(sel, (0, 1)).all():
-            raise ValueError(f"selected: expected booleans, got dtype {sel.dtype}")
+    if (
+        sel.size
+        and sel.dtype != np.bool_
+        and (not np.issubdtype(sel.dtype, np.integer) or not np.isin(sel, (0, 1)).all())
+    ):
+        raise ValueError(f"selected: expected booleans, got dtype {sel.dtype}")
     th = float(threshold)
     if not 0.0 <= th <= 1.0:
         raise ValueError(f"threshold: expected a value in [0, 1], got {threshold!r}")
@@ -1208,17 +1233,16 @@ def worker_quality(
     ).reshape(m, k, k)
     n_res = np.bincount(wr, minlength=m)
     agree = np.full(m, np.nan)
-    np.divide(
-        np.trace(confusion, axis1=1, axis2=2), n_res, out=agree, where=n_res > 0
-    )
+    np.divide(np.trace(confusion, axis1=1, axis2=2), n_res, out=agree, where=n_res > 0)
 
     median = np.full(m, np.nan)
     if durations is not None:
         d = np.asarray(durations, dtype=np.float64)
         want = votes.num_votes if durations_per == "vote" else m
         if d.shape != (want,):
-            raise ValueError(f"durations: expected shape ({want},) per {durations_per}, "
-                             f"got {d.shape}")
+            raise ValueError(
+                f"durations: expected shape ({want},) per {durations_per}, got {d.shape}"
+            )
         if np.any(d[np.isfinite(d)] < 0):
             raise ValueError("durations: negative seconds")
         if durations_per == "worker":
