@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from .exceptions import DatasetImportError
 from .forms import DatasetImportForm
@@ -32,28 +32,20 @@ class DatasetAdmin(admin.ModelAdmin):
     @admin.display(description="sample images")
     def sample_images(self, obj):
         items = obj.items.order_by("index")[:24]
-        return format_html(
-            "".join(
-                format_html(
-                    '<img src="{}" width="64" height="64" alt="{}" title="{}" '
-                    'style="image-rendering:pixelated;margin:2px;object-fit:contain">',
-                    rendition_url(it, 64),
-                    it.name,
-                    it.name,
-                )
-                for it in items
-            )
-            or "—"
+        return format_html_join(
+            "",
+            '<img src="{}" width="64" height="64" alt="{}" title="{}" '
+            'style="image-rendering:pixelated;margin:2px;object-fit:contain">',
+            ((rendition_url(it, 64), it.name, it.name) for it in items),
         )
 
     @admin.display(description="export")
     def export_links(self, obj):
         base = reverse("dataset-export", args=[obj.pk])
-        return format_html(
-            " · ".join(
-                format_html('<a href="{}?format={}">{}</a>', base, f, f)
-                for f in ("climage", "label-errors", "votes-csv", "worker-ids")
-            )
+        return format_html_join(
+            " · ",
+            '<a href="{}?format={}">{}</a>',
+            ((base, f, f) for f in ("climage", "label-errors", "votes-csv", "worker-ids")),
         )
 
     def get_urls(self):
@@ -81,7 +73,9 @@ class DatasetAdmin(admin.ModelAdmin):
                 form.add_error(None, f"Import refused, nothing was written: {exc}")
             else:
                 self.message_user(
-                    request, f"Imported {dataset.name}: {dataset.items.count()} items", messages.SUCCESS
+                    request,
+                    f"Imported {dataset.name}: {dataset.items.count()} items",
+                    messages.SUCCESS,
                 )
                 return redirect("admin:annotation_dataset_change", dataset.pk)
         ctx = {**self.admin_site.each_context(request), "form": form, "title": "Import a dataset",

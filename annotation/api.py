@@ -41,7 +41,9 @@ class DatasetUploadSerializer(serializers.Serializer):
     name = serializers.SlugField(max_length=100)
     format = serializers.ChoiceField(choices=["climage", "npy", "folder"])
     description = serializers.CharField(required=False, allow_blank=True, default="")
-    file = serializers.FileField(required=False, help_text="climage pickle, or zip of class folders")
+    file = serializers.FileField(
+        required=False, help_text="climage pickle, or zip of class folders"
+    )
     images = serializers.FileField(required=False)
     labels = serializers.FileField(required=False)
     classes = serializers.FileField(required=False)
@@ -73,7 +75,10 @@ class VoteSerializer(serializers.ModelSerializer):
 
 
 class DatasetViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet,
 ):
     """Datasets: list, detail with counts, create by upload, export download."""
 
@@ -162,7 +167,9 @@ class ItemViewSet(viewsets.ReadOnlyModelViewSet):
             dataset = Dataset.objects.get(pk=int(params["dataset"]))
             label = int(params["label"]) if "label" in params else None
         except (ValueError, Dataset.DoesNotExist):
-            raise serializers.ValidationError({"detail": "unknown dataset or non-integer label"}) from None
+            raise serializers.ValidationError(
+                {"detail": "unknown dataset or non-integer label"}
+            ) from None
         status_ = params.get("status")
         if status_ not in (None, "voted", "unvoted", "aggregated"):
             raise serializers.ValidationError({"status": f"unknown status {status_!r}"})

@@ -11,9 +11,9 @@ class AnnotationConfig(AppConfig):
         # The filesystem broker needs its folders before the first message is sent.
         from django.conf import settings
 
+        if settings.EMBEDDED:
+            os.makedirs(settings.STATIC_ROOT, exist_ok=True)
         opts = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {})
         for key in ("data_folder_in", "data_folder_out", "control_folder"):
             if key in opts:
                 os.makedirs(opts[key], exist_ok=True)
-
-

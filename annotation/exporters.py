@@ -54,7 +54,8 @@ def export_climage(dataset: Dataset, output: Path, *, progress: Progress | None 
     sizes = {(it.height, it.width) for it in items}
     if len(sizes) != 1:
         raise ExportError(
-            f"dataset {dataset.name}: the CLImage format needs one image size, found {sorted(sizes)[:4]}"
+            f"dataset {dataset.name}: the CLImage format needs one image size, "
+            f"found {sorted(sizes)[:4]}"
         )
     h, w = sizes.pop()
     images = np.empty((len(items), h, w, 3), dtype=np.uint8)
@@ -129,7 +130,9 @@ def export_label_errors(
         i = idx_of[item_id]
         g = int(labels.given[i])
         s = guessed[item_id].most_common(1)[0][0]
-        counts = {key: per_item[item_id].get(key, 0) for key in ("given", "guessed", "both", "neither")}
+        counts = {
+            key: per_item[item_id].get(key, 0) for key in ("given", "guessed", "both", "neither")
+        }
         records.append(
             {
                 "id": i,
@@ -149,9 +152,7 @@ def export_label_errors(
         ("pred_probs.npy", probs.astype(np.float32 if float32 else np.float16)),
     ):
         _atomic_write(output / fname, lambda tmp, arr=arr: _save_npy(tmp, arr))
-    _atomic_write(
-        output / "mturk.json", lambda tmp: tmp.write_text(json.dumps(records, indent=2))
-    )
+    _atomic_write(output / "mturk.json", lambda tmp: tmp.write_text(json.dumps(records, indent=2)))
     return output
 
 
@@ -167,9 +168,19 @@ def export_votes_csv(dataset: Dataset, output: Path) -> Path:
         Vote.objects.filter(item__dataset=dataset)
         .order_by("id")
         .values_list(
-            "item__index", "worker__id_hash", "answer", "kind", "candidates", "shown_label",
-            "suggested_label", "assignment__provider_assignment_id", "source", "is_gold",
-            "duration_ms", "created_at", "submitted_at",
+            "item__index",
+            "worker__id_hash",
+            "answer",
+            "kind",
+            "candidates",
+            "shown_label",
+            "suggested_label",
+            "assignment__provider_assignment_id",
+            "source",
+            "is_gold",
+            "duration_ms",
+            "created_at",
+            "submitted_at",
         )  # fmt: skip
     )
 
@@ -229,6 +240,7 @@ def dataset_export(
     dataset: Dataset, fmt: str, output: Path, *, progress: Progress | None = None, **options
 ) -> Path:
     """Write ``dataset`` in format ``fmt`` to ``output``; the one door for command, admin, API."""
+    output = Path(output)
     if fmt == "climage":
         return export_climage(dataset, output, progress=progress)
     if fmt == "label-errors":

@@ -13,7 +13,9 @@ class DatasetImportForm(forms.Form):
         ]
     )
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
-    file = forms.FileField(required=False, help_text="CLImage .pkl, or .zip of one folder per class")
+    file = forms.FileField(
+        required=False, help_text="CLImage .pkl, or .zip of one folder per class"
+    )
     images = forms.FileField(required=False, help_text="npy: images N x H x W x 3 uint8")
     labels = forms.FileField(required=False, help_text="npy: labels N ints (optional)")
     classes = forms.FileField(required=False, help_text="npy: classes.txt, one name per line")

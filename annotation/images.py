@@ -37,7 +37,12 @@ def rendition_url(item: Item, size: int = 200) -> str:
 
 
 def rendition_path(item: Item, size: int) -> Path:
-    return Path(settings.MEDIA_ROOT) / "renditions" / str(item.dataset_id) / f"{item.pk}-{size}-{_digest(item, size)}.png"
+    return (
+        Path(settings.MEDIA_ROOT)
+        / "renditions"
+        / str(item.dataset_id)
+        / f"{item.pk}-{size}-{_digest(item, size)}.png"
+    )
 
 
 def rendition_bytes(item: Item, size: int) -> bytes:

@@ -36,7 +36,9 @@ class ParsedDataset:
 
 def _check_class_names(names: object, source: str) -> list[str]:
     if not isinstance(names, list | tuple) or not names:
-        raise DatasetImportError(f"{source}: class names must be a non-empty list, got {names!r:.80}")
+        raise DatasetImportError(
+            f"{source}: class names must be a non-empty list, got {names!r:.80}"
+        )
     out = []
     for n in names:
         if not isinstance(n, str) or not n.strip():
@@ -59,7 +61,9 @@ def _as_int_label(value: object, k: int, source: str, where: str) -> int:
 
 def _check_image_array(images: np.ndarray, source: str) -> np.ndarray:
     if not isinstance(images, np.ndarray):
-        raise DatasetImportError(f"{source}: images must be a numpy array, got {type(images).__name__}")
+        raise DatasetImportError(
+            f"{source}: images must be a numpy array, got {type(images).__name__}"
+        )
     if images.dtype != np.uint8:
         raise DatasetImportError(f"{source}: images must have dtype uint8, got {images.dtype}")
     if images.ndim == 3:
@@ -102,7 +106,9 @@ def parse_climage(path: Path) -> ParsedDataset:
         )
     cl_labels = data.get("cl_labels", [[] for _ in range(n)])
     if len(cl_labels) != n:
-        raise DatasetImportError(f"{source}: cl_labels has {len(cl_labels)} entries but images has {n}")
+        raise DatasetImportError(
+            f"{source}: cl_labels has {len(cl_labels)} entries but images has {n}"
+        )
     k = len(names)
     records = []
     for i in range(n):
@@ -111,7 +117,9 @@ def parse_climage(path: Path) -> ParsedDataset:
         if not isinstance(cls, list | tuple | np.ndarray):
             raise DatasetImportError(f"{source}: cl_labels[{i}] is not a list")
         cl = [_as_int_label(c, k, source, f"cl_labels[{i}]") for c in cls]
-        records.append(ImportRecord(name=f"{i:06d}.png", label=label, array=images[i], cl_labels=cl))
+        records.append(
+            ImportRecord(name=f"{i:06d}.png", label=label, array=images[i], cl_labels=cl)
+        )
     return ParsedDataset(names, records, source)
 
 
@@ -128,7 +136,9 @@ def _load_npy(path: Path) -> np.ndarray:
     try:
         return np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
-        raise DatasetImportError(f"{path}: not a readable .npy array without pickles ({exc})") from None
+        raise DatasetImportError(
+            f"{path}: not a readable .npy array without pickles ({exc})"
+        ) from None
 
 
 def parse_npy(images_path: Path, labels_path: Path | None, classes_path: Path) -> ParsedDataset:
@@ -146,7 +156,9 @@ def parse_npy(images_path: Path, labels_path: Path | None, classes_path: Path) -
             raise DatasetImportError(
                 f"{labels_path}: {raw.shape[0]} labels but {images_path} has {n} images"
             )
-        labels = [_as_int_label(v, len(names), str(labels_path), f"[{i}]") for i, v in enumerate(raw)]
+        labels = [
+            _as_int_label(v, len(names), str(labels_path), f"[{i}]") for i, v in enumerate(raw)
+        ]
     records = [
         ImportRecord(name=f"{i:06d}.png", label=labels[i], array=images[i]) for i in range(n)
     ]
@@ -223,7 +235,7 @@ def parse_csv(csv_path: Path, classes_path: Path | None = None) -> ParsedDataset
 
 
 def parse_demo() -> ParsedDataset:
-    """scikit-learn's handwritten digits (1,797 8x8 images, 10 classes), shipped with the package."""
+    """scikit-learn's handwritten digits (1,797 8x8 images, 10 classes), shipped with sklearn."""
     from sklearn.datasets import load_digits
 
     digits = load_digits()

@@ -62,7 +62,9 @@ class Item(models.Model):
         null=True, blank=True, help_text="Known answer, when the item may serve as a gold item."
     )
     attributes = models.JSONField(default=dict, blank=True)
-    split = models.CharField(max_length=8, choices=Split.choices, default=Split.UNSPECIFIED, blank=True)
+    split = models.CharField(
+        max_length=8, choices=Split.choices, default=Split.UNSPECIFIED, blank=True
+    )
 
     class Meta:
         ordering = ["dataset", "index"]
@@ -82,11 +84,16 @@ class LabelChange(models.Model):
     old_label = models.IntegerField(null=True)
     new_label = models.IntegerField(null=True)
     reason = models.TextField()
-    source = models.CharField(max_length=64, help_text="e.g. curation:run-3, aggregation:dawid_skene")
+    source = models.CharField(
+        max_length=64, help_text="e.g. curation:run-3, aggregation:dawid_skene"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.item}: {self.old_label} -> {self.new_label} ({self.source})"
 
 
 class Worker(models.Model):
@@ -134,10 +141,16 @@ class Vote(models.Model):
     kind = models.CharField(max_length=16, choices=TaskKind.choices)
     answer = models.IntegerField()
     candidates = models.JSONField(
-        null=True, blank=True, help_text="Complementary: the labels shown, in order; null = unknown."
+        null=True,
+        blank=True,
+        help_text="Complementary: the labels shown, in order; null = unknown.",
     )
-    shown_label = models.IntegerField(null=True, blank=True, help_text="Verify/review: given label.")
-    suggested_label = models.IntegerField(null=True, blank=True, help_text="Review: suggested label.")
+    shown_label = models.IntegerField(
+        null=True, blank=True, help_text="Verify/review: given label."
+    )
+    suggested_label = models.IntegerField(
+        null=True, blank=True, help_text="Review: suggested label."
+    )
     assignment = models.ForeignKey(
         "hits.Assignment", on_delete=models.PROTECT, null=True, blank=True, related_name="votes"
     )
@@ -158,6 +171,9 @@ class Vote(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.kind} vote {self.answer} on {self.item_id}"
+
 
 class AggregatedLabel(models.Model):
     item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="aggregated")
@@ -173,3 +189,6 @@ class AggregatedLabel(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["item", "kind", "method"], name="aggregate_unique")
         ]
+
+    def __str__(self) -> str:
+        return f"{self.method} label {self.label} on {self.item_id}"

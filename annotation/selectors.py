@@ -33,7 +33,9 @@ class DatasetLabels:
 
 def dataset_labels(dataset: Dataset) -> DatasetLabels:
     rows = list(
-        Item.objects.filter(dataset=dataset).order_by("index").values_list("id", "given_label", "label")
+        Item.objects.filter(dataset=dataset)
+        .order_by("index")
+        .values_list("id", "given_label", "label")
     )
     n, k = len(rows), dataset.num_classes
     ids = np.array([r[0] for r in rows], dtype=np.int64)
@@ -67,7 +69,9 @@ def dataset_counts(dataset: Dataset) -> dict[str, int]:
     }
 
 
-def item_list(dataset: Dataset, *, label: int | None = None, status: str | None = None) -> QuerySet[Item]:
+def item_list(
+    dataset: Dataset, *, label: int | None = None, status: str | None = None
+) -> QuerySet[Item]:
     """Items of a dataset; ``status`` is ``voted``, ``unvoted`` or ``aggregated``."""
     qs = Item.objects.filter(dataset=dataset).order_by("index")
     if label is not None:

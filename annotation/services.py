@@ -173,6 +173,9 @@ def dataset_import_from_args(
     """Parse the named format and import it; the one door the command, admin and API use."""
     from . import importers
 
+    file, images, labels, classes, csv = (
+        None if p is None else Path(p) for p in (file, images, labels, classes, csv)
+    )
     if fmt == "climage":
         if file is None:
             raise DatasetImportError("format climage needs the pickle file")
@@ -195,3 +198,18 @@ def dataset_import_from_args(
     return dataset_import(
         parsed, name=name, description=description, split=split, progress=progress
     )
+
+
+def worker_get_or_create(provider: str, raw_worker_id: str) -> Worker:
+    """The Worker for a provider's raw id; the raw id is hashed here and goes no further."""
+    from django.conf import settings as dj_settings
+
+    from .worker_ids import worker_id_sha1
+
+    worker, created = Worker.objects.get_or_create(
+        provider=provider, id_hash=worker_id_hash(raw_worker_id)
+    )
+    if dj_settings.WORKER_ID_KEEP_SHA1 and not worker.id_sha1:
+        worker.id_sha1 = worker_id_sha1(raw_worker_id)
+        worker.save(update_fields=["id_sha1"])
+    return worker

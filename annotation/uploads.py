@@ -50,12 +50,16 @@ def dataset_import_upload(*, name: str, fmt: str, files: dict, description: str 
     """Import from uploaded files: ``file`` (pickle, or zip of class folders), ``images``,
     ``labels``, ``classes``, ``csv``."""
     with _tempdir() as tmp:
-        paths = {key: _save(up, tmp, f"{key}-{Path(up.name).name}") for key, up in files.items() if up}
+        paths = {
+            key: _save(up, tmp, f"{key}-{Path(up.name).name}") for key, up in files.items() if up
+        }
         file = paths.get("file")
         if fmt == "folder" and file is not None:
             file = _extract_zip(file, tmp / "folder")
         if fmt == "folder" and "csv" in paths:
-            raise DatasetImportError("upload a zip of class folders; CSV imports run from the command")
+            raise DatasetImportError(
+                "upload a zip of class folders; CSV imports run from the command"
+            )
         return dataset_import_from_args(
             name=name,
             fmt=fmt,

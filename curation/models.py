@@ -61,3 +61,6 @@ class LabelIssue(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["run", "item"], name="issue_unique_item_per_run")
         ]
+
+    def __str__(self) -> str:
+        return f"issue on {self.item}: {self.current_label} -> {self.suggested_label}"

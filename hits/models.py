@@ -103,6 +103,9 @@ class Hit(models.Model):
             models.UniqueConstraint(fields=["batch", "number"], name="hit_unique_number")
         ]
 
+    def __str__(self) -> str:
+        return f"HIT {self.number} of {self.batch.name}"
+
 
 class Assignment(models.Model):
     class Status(models.TextChoices):
@@ -131,3 +134,6 @@ class Assignment(models.Model):
             ),
             models.UniqueConstraint(fields=["hit", "worker"], name="assignment_one_per_worker"),
         ]
+
+    def __str__(self) -> str:
+        return f"assignment {self.provider_assignment_id} ({self.status})"

@@ -1,0 +1,217 @@
+"""Datasets in and labels out, in the formats of the published releases."""
+
+import hashlib
+import json
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from django.core.management import CommandError, call_command
+
+from annotation.exceptions import DatasetImportError
+from annotation.exporters import dataset_export
+from annotation.models import Dataset, Item, Vote
+from annotation.services import dataset_import_from_args, worker_get_or_create
+
+pytestmark = pytest.mark.django_db
+
+
+def load_in_fresh_python(path):
+    """Load a pickle the way a dataset user would: plain pickle.load, only numpy around."""
+    code = (
+        "import pickle,sys,numpy as np;d=pickle.load(open(sys.argv[1],'rb'));"
+        "np.save(sys.argv[2], d['images']);"
+        "import json;print(json.dumps({k: d[k] for k in ('names','ord_labels','cl_labels')}))"
+    )
+    npy = str(path) + ".images.npy"
+    out = subprocess.run(
+        [sys.executable, "-I", "-c", code, str(path), npy],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(out.stdout), np.load(npy)
+
+
+def test_climage_round_trip_is_exact(make_climage, tmp_path):
+    path, data = make_climage(n=100, k=10, size=32, per_item=3)
+    call_command(
+        "import_dataset", str(path), name="clc", fmt="climage", stdout=open("/dev/null", "w")
+    )
+    ds = Dataset.objects.get(name="clc")
+    assert ds.items.count() == 100
+    assert (
+        Vote.objects.filter(item__dataset=ds, kind="complementary", candidates__isnull=True).count()
+        == 300
+    )
+
+    out = tmp_path / "out.pkl"
+    call_command(
+        "export_dataset", "clc", fmt="climage", output=str(out), stdout=open("/dev/null", "w")
+    )
+    meta, images = load_in_fresh_python(out)
+    assert meta["names"] == data["names"]
+    assert images.dtype == np.uint8 and images.shape == (100, 32, 32, 3)
+    assert images.tobytes() == data["images"].tobytes()
+    assert meta["ord_labels"] == data["ord_labels"]
+    assert meta["cl_labels"] == data["cl_labels"]
+
+
+def test_label_errors_export_dtypes_and_shapes(make_climage, tmp_path):
+    path, data = make_climage(n=20, k=5, size=8)
+    ds = dataset_import_from_args(name="le", fmt="climage", file=path)
+    item = ds.items.get(index=3)
+    for i, answer in enumerate([1, 1, 1, 0, 3]):
+        w = worker_get_or_create("local", f"W{i}")
+        Vote.objects.create(
+            item=item,
+            worker=w,
+            kind="review",
+            answer=answer,
+            shown_label=item.given_label,
+            suggested_label=(item.given_label + 1) % 5,
+        )
+    out = dataset_export(ds, "label-errors", tmp_path / "le")
+    orig = np.load(out / "original_labels.npy")
+    agg = np.load(out / "aggregated_labels.npy")
+    probs = np.load(out / "pred_probs.npy")
+    assert orig.dtype == np.uint16 and orig.shape == (20,)
+    assert agg.dtype == np.uint16 and agg.shape == (20,)
+    assert probs.dtype == np.float16 and probs.shape == (20, 5)
+    assert orig.tolist() == data["ord_labels"]
+    np.testing.assert_allclose(probs.astype(float).sum(axis=1), 1.0, atol=1e-3)
+    rows = json.loads((out / "mturk.json").read_text())
+    assert rows == [
+        {
+            "id": 3,
+            "url": "",
+            "given_original_label": data["ord_labels"][3],
+            "given_original_label_name": f"class{data['ord_labels'][3]}",
+            "our_guessed_label": (data["ord_labels"][3] + 1) % 5,
+            "our_guessed_label_name": f"class{(data['ord_labels'][3] + 1) % 5}",
+            "mturk": {"given": 1, "guessed": 3, "both": 0, "neither": 1},
+        }
+    ]
+    out32 = dataset_export(ds, "label-errors", tmp_path / "le32", float32=True)
+    assert np.load(out32 / "pred_probs.npy").dtype == np.float32
+
+
+def test_malicious_pickle_is_refused_and_runs_nothing(tmp_path, db_state):
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (subprocess.call, (["touch", str(marker)],))
+
+    class OsPayload:
+        def __reduce__(self):
+            import os
+
+            return (os.system, (f"touch {marker}",))
+
+    before = db_state()
+    for i, payload in enumerate([Payload(), OsPayload(), {"names": ["a"], "images": OsPayload()}]):
+        path = tmp_path / f"evil{i}.pkl"
+        path.write_bytes(pickle.dumps(payload))
+        with pytest.raises(
+            CommandError, match=r"refused to unpickle global (subprocess|posix|os)\."
+        ):
+            call_command("import_dataset", str(path), name=f"evil{i}", fmt="climage")
+    assert not marker.exists()
+    assert db_state() == before
+
+
+def test_npy_import_with_and_without_labels(tmp_path, rng):
+    images = rng.integers(0, 256, size=(6, 10, 12, 3), dtype=np.uint8)
+    np.save(tmp_path / "x.npy", images)
+    np.save(tmp_path / "y.npy", np.array([0, 1, 2, 0, 1, 2]))
+    (tmp_path / "classes.txt").write_text("red\ngreen\nblue\n")
+    ds = dataset_import_from_args(
+        name="withlabels",
+        fmt="npy",
+        images=tmp_path / "x.npy",
+        labels=tmp_path / "y.npy",
+        classes=tmp_path / "classes.txt",
+    )
+    assert ds.class_names == ["red", "green", "blue"]
+    assert list(ds.items.values_list("given_label", flat=True)) == [0, 1, 2, 0, 1, 2]
+    assert {(i.width, i.height) for i in ds.items.all()} == {(12, 10)}
+    ds2 = dataset_import_from_args(
+        name="nolabels", fmt="npy", images=tmp_path / "x.npy", classes=tmp_path / "classes.txt"
+    )
+    assert set(ds2.items.values_list("given_label", flat=True)) == {None}
+
+
+def test_folder_and_csv_import(image_folder, tmp_path):
+    ds = dataset_import_from_args(name="folder", fmt="folder", file=image_folder)
+    assert ds.class_names == ["cat", "dog", "emu"]
+    assert ds.items.count() == 12
+    item = ds.items.get(name="dog/dog2.png")
+    assert item.given_label == 1
+    # the original file is kept byte for byte
+    assert item.image.read() == (image_folder / "dog" / "dog2.png").read_bytes()
+
+    csv_path = image_folder / "labels.csv"
+    csv_path.write_text("path,label\ncat/cat0.png,cat\ndog/dog1.png,dog\nemu/emu3.png,\n")
+    ds2 = dataset_import_from_args(name="csv", fmt="folder", csv=csv_path)
+    assert ds2.class_names == ["cat", "dog"]
+    assert list(ds2.items.values_list("name", "given_label")) == [
+        ("cat/cat0.png", 0),
+        ("dog/dog1.png", 1),
+        ("emu/emu3.png", None),
+    ]
+
+
+def test_demo_dataset_ships_with_a_package():
+    call_command("import_dataset", demo=True, stdout=open("/dev/null", "w"))
+    ds = Dataset.objects.get(name="digits-demo")
+    assert ds.items.count() == 1797
+    assert ds.class_names == [str(d) for d in range(10)]
+    first = ds.items.get(index=0)
+    assert (first.width, first.height) == (8, 8)
+    assert first.given_label == 0
+
+
+def test_votes_csv_and_worker_ids_exports(make_climage, tmp_path, settings):
+    path, _ = make_climage(n=4, k=4, size=8, per_item=0)
+    ds = dataset_import_from_args(name="v", fmt="climage", file=path)
+    items = list(ds.items.order_by("index"))
+    settings.WORKER_ID_KEEP_SHA1 = False
+    w1 = worker_get_or_create("mturk", "A1EXAMPLE")
+    Vote.objects.create(
+        item=items[2], worker=w1, kind="complementary", answer=1, candidates=[3, 1, 0, 2]
+    )
+    out = dataset_export(ds, "votes-csv", tmp_path / "votes.csv")
+    lines = out.read_text().splitlines()
+    assert lines[0].startswith("task,worker,label,kind,candidates")
+    assert lines[1].startswith(f"2,{w1.id_hash},1,complementary,3 1 0 2,")
+    ids = dataset_export(ds, "worker-ids", tmp_path / "ids.txt")
+    assert ids.read_text() == f"No,WorkerId\n1,{w1.id_hash}\n"
+    with pytest.raises(Exception, match="WORKER_ID_KEEP_SHA1"):
+        dataset_export(ds, "worker-ids", tmp_path / "ids-sha1.txt", hash="sha1")
+
+    settings.WORKER_ID_KEEP_SHA1 = True
+    w2 = worker_get_or_create("mturk", "A2EXAMPLE")
+    Vote.objects.create(
+        item=items[0], worker=w2, kind="complementary", answer=0, candidates=[0, 1, 2, 3]
+    )
+    Vote.objects.filter(worker=w1).delete()  # collected before the switch: no SHA-1 for it
+    ids = dataset_export(ds, "worker-ids", tmp_path / "ids-sha1.txt", hash="sha1")
+    assert ids.read_text() == f"No,WorkerId\n1,{hashlib.sha1(b'A2EXAMPLE').hexdigest()}\n"
+
+
+def test_export_of_unknown_dataset_names_it(tmp_path):
+    with pytest.raises(CommandError, match="no dataset named 'nope'"):
+        call_command("export_dataset", "nope", fmt="climage", output=str(tmp_path / "x.pkl"))
+
+
+def test_import_refuses_an_existing_name(make_climage, db_state):
+    path, _ = make_climage(n=3, k=3, size=4)
+    dataset_import_from_args(name="same", fmt="climage", file=path)
+    before = db_state()
+    with pytest.raises(DatasetImportError, match="a dataset named 'same' already exists"):
+        dataset_import_from_args(name="same", fmt="climage", file=path)
+    assert db_state() == before
+    assert Item.objects.count() == 3

@@ -1,0 +1,55 @@
+"""Long jobs run on a real Celery worker through the configured broker (filesystem by default,
+Redis in CI), not only eagerly."""
+
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+
+from annotation.celery import app
+from annotation.services import dataset_import_from_args
+from annotation.tasks import dataset_export_task
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.broker
+@pytest.mark.django_db(transaction=True)
+def test_export_task_runs_on_a_worker_through_the_broker(make_climage, tmp_path, settings):
+    path, data = make_climage(n=6, k=3, size=8)
+    ds = dataset_import_from_args(name="viabroker", fmt="climage", file=path)
+    out = tmp_path / "via-broker.pkl"
+    app.conf.task_always_eager = False
+    try:
+        with start_worker(app, perform_ping_check=False, pool="solo", loglevel="WARNING"):
+            dataset_export_task.apply_async(args=[ds.pk, "climage", str(out)], ignore_result=True)
+            import time
+
+            deadline = time.monotonic() + 60
+            while not out.exists() and time.monotonic() < deadline:
+                time.sleep(0.2)
+    finally:
+        app.conf.task_always_eager = True
+    assert out.exists(), f"the worker did not run the task via {app.conf.broker_url}"
+    with open(out, "rb") as fh:
+        assert pickle.load(fh)["ord_labels"] == data["ord_labels"]
+
+
+def test_web_process_and_tasks_never_import_torch():
+    code = (
+        "import importlib,os,sys,django;os.environ.setdefault('DJANGO_SETTINGS_MODULE','annotation.settings');"
+        "django.setup();import annotation.urls;"
+        "from django.apps import apps;"
+        "[importlib.import_module(a.name+'.tasks') for a in apps.get_app_configs() "
+        " if importlib.util.find_spec(a.name+'.tasks')];"
+        "import annotation.admin, hits.admin, curation.admin;"
+        "print('torch' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"

@@ -1,0 +1,60 @@
+"""Settings come from the environment; production refuses to start without its secrets."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+PROD_ENV = {
+    "DJANGO_ENV": "production",
+    "SECRET_KEY": "x" * 30 + "-production-secret-with-enough-entropy-0123456789",
+    "WORKER_ID_HASH_KEY": "another-long-production-hash-key",
+    "ALLOWED_HOSTS": "annotate.example.org",
+    "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/annotation",
+    "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
+}
+
+
+def manage(*args, env):
+    base = {
+        k: v for k, v in os.environ.items() if k not in PROD_ENV and k != "DJANGO_SETTINGS_MODULE"
+    }
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_check_deploy_passes_with_production_variables():
+    out = manage("check", "--deploy", "--fail-level", "WARNING", env=PROD_ENV)
+    assert out.returncode == 0, out.stderr + out.stdout
+
+
+def test_production_without_secret_key_refuses_to_start():
+    env = {k: v for k, v in PROD_ENV.items() if k != "SECRET_KEY"}
+    out = manage("check", env=env)
+    assert out.returncode != 0
+    assert "SECRET_KEY" in out.stderr
+
+
+def test_embedded_defaults_only_in_development(tmp_path):
+    code = (
+        "import django,os;os.environ['DJANGO_SETTINGS_MODULE']='annotation.settings';"
+        "from django.conf import settings as s;"
+        "print(s.DATABASES['default']['ENGINE'], s.CELERY_BROKER_URL)"
+    )
+    base = {k: v for k, v in os.environ.items() if k not in PROD_ENV}
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**base, "DJANGO_ENV": "development", "VAR_DIR": str(tmp_path)},
+    )
+    assert out.stdout.split() == ["django.db.backends.sqlite3", "filesystem://"], out.stderr
