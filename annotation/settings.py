@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "annotation",
     "hits",
+    "hits.localturk",
     "curation",
 ]
 

@@ -1,0 +1,1 @@
+"""State of the offline MTurk-protocol endpoint (simulated requester account and workers)."""
