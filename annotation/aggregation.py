@@ -487,13 +487,18 @@ def dawid_skene(
     ones = np.ones(n_votes, dtype=np.float32)
     a = sp.csr_matrix((ones, (votes.item, cols)), shape=(n_items, n_workers * k))
     a.sum_duplicates()
-    a_t = a.T.tocsr()
-    post64, voted = _shares(_vote_counts(votes, k))
+    a_t = a.T  # CSC: the product walks items in order, which keeps reads of post sequential
+    counts0 = _vote_counts(votes, k)
+    post64, voted = _shares(counts0)
+    # Flat index of each item's majority class: a cheap reference score for the softmax shift.
+    ref = np.arange(n_items) * k + np.argmax(counts0, axis=1)
+    del counts0
     post = post64.astype(np.float32)
     del post64
     post[~voted] = 0.0
     n_voted = int(voted.sum())
     unvoted = np.flatnonzero(~voted)
+    ones_n = np.ones(n_items, dtype=np.float32)
 
     prev = -np.inf
     converged = False
@@ -504,13 +509,18 @@ def dawid_skene(
         it += 1
         # M-step: counts[m, given, true] = sum of posteriors of votes (m, given).
         counts = np.asarray(a_t @ post, dtype=np.float64).reshape(n_workers, k, k)
-        class_prior = (post.sum(axis=0, dtype=np.float64) + 1.0) / (n_voted + k)
+        class_prior = (np.asarray(ones_n @ post, dtype=np.float64) + 1.0) / (n_voted + k)
         conf = _ds_confusion(counts, prior, strength)  # [m, given, true]
         log_conf = np.log(conf).reshape(n_workers * k, k)
         # E-step: log-posterior = log prior + sum of log P(given | true) over the item's votes.
-        post = np.asarray(a @ log_conf.astype(np.float32))
-        post += np.log(class_prior).astype(np.float32)
-        ll = _normalise_log_(post) / n_votes
+        log_conf32 = log_conf.astype(np.float32)
+        log_prior = np.log(class_prior).astype(np.float32)
+        post = np.asarray(a @ log_conf32)
+        post += log_prior
+        # Shift each row by an upper bound of its maximum (best class per vote), which needs
+        # one sparse mat-vec instead of a row-wise max over (N, K).
+        upper = np.asarray(a @ log_conf32.max(axis=1)) + log_prior.max()
+        ll = _softmax_shifted_(post, upper, ref) / n_votes
         post[unvoted] = 0.0
         if abs(ll - prev) < tol:
             converged = True
@@ -532,6 +542,25 @@ def dawid_skene(
         class_prior=class_prior,
         worker_confusion=confusion,
     )
+
+
+def _softmax_shifted_(
+    scores: NDArray[np.float32], upper: NDArray[np.float32], ref: IntArray
+) -> float:
+    """Softmax of finite (N, K) log-scores in place, shifted by ``upper`` >= each row's max.
+
+    ``ref`` (N,) flat indices name one class per row; rows whose upper bound lies far above that
+    class's score (where exp could underflow in float32) are shifted by their exact maximum.
+    Returns the summed log-normaliser.
+    """
+    loose = np.flatnonzero(upper - scores.reshape(-1)[ref] > 60.0)
+    if loose.size:
+        upper[loose] = scores[loose].max(axis=1)
+    scores -= upper[:, None]
+    np.exp(scores, out=scores)
+    total = scores @ np.ones(scores.shape[1], dtype=scores.dtype)
+    scores /= total[:, None]
+    return float(np.sum(upper, dtype=np.float64) + np.sum(np.log(total), dtype=np.float64))
 
 
 def _ds_confusion(counts: FloatArray, prior: str, strength: float) -> FloatArray:

@@ -89,19 +89,15 @@ def run_one(method: str, data_dir: Path, max_iter: int) -> None:
 # --------------------------------------------------------------------------- synthetic crowds
 
 
-def zipf_weights(n_workers: int, n_votes: int, median_votes: float) -> np.ndarray:
-    """Activity weights ~ 1/rank^s with s chosen so the median worker expects ``median_votes``."""
-    ranks = np.arange(1, n_workers + 1, dtype=np.float64)
-    lo, hi = 0.0, 6.0
-    for _ in range(60):
-        s = 0.5 * (lo + hi)
-        w = ranks**-s
-        w /= w.sum()
-        if np.median(w) * n_votes > median_votes:
-            lo = s
-        else:
-            hi = s
-    return w
+def long_tail_weights(rng, n_workers: int, n_votes: int, casual_votes: float) -> np.ndarray:
+    """Activity weights: 80% casual workers expecting ``casual_votes`` votes each, the rest
+    regulars sharing the remaining votes with Zipf (1/rank) activity."""
+    n_casual = int(0.8 * n_workers)
+    w = np.empty(n_workers)
+    w[:n_casual] = casual_votes / n_votes
+    regular = 1.0 / np.arange(1, n_workers - n_casual + 1)
+    w[n_casual:] = regular / regular.sum() * (1.0 - w[:n_casual].sum())
+    return w[rng.permutation(n_workers)]
 
 
 def distinct_workers(rng, n_items: int, per_item: int, weights: np.ndarray) -> np.ndarray:
@@ -121,8 +117,8 @@ def make_crowd(n_items: int, n_workers: int, k: int, activity: str, seed: int) -
     """Seeded synthetic crowd: 3 distinct workers per item, varied accuracy, 10% spammers.
 
     Honest workers: accuracy ~ Beta(6, 2.5) (mean 0.71); half of them put 70% of their errors on
-    one "look-alike" class (truth + 1 mod K), the rest spread errors evenly. Spammers: half
-    always give one fixed label, half answer at random.
+    one "look-alike" class per true class (a fixed random other class), the rest spread errors
+    evenly. Spammers: half always give one fixed label, half answer at random.
     """
     rng = np.random.default_rng(seed)
     per_item = 3
@@ -137,13 +133,14 @@ def make_crowd(n_items: int, n_workers: int, k: int, activity: str, seed: int) -
     if activity == "uniform":
         weights = np.full(n_workers, 1.0 / n_workers)
     else:
-        weights = zipf_weights(n_workers, n_items * per_item, median_votes=10)
+        weights = long_tail_weights(rng, n_workers, n_items * per_item, casual_votes=10)
     worker = distinct_workers(rng, n_items, per_item, weights).ravel()
     item = np.repeat(np.arange(n_items), per_item)
     y = truth[item]
     v = item.size
     uniform_err = (y + rng.integers(1, k, v)) % k
-    err = np.where(lookalike[worker] & (rng.random(v) < 0.7), (y + 1) % k, uniform_err)
+    look = (np.arange(k) + rng.integers(1, k, k)) % k
+    err = np.where(lookalike[worker] & (rng.random(v) < 0.7), look[y], uniform_err)
     label = np.where(rng.random(v) < acc[worker], y, err)
     label = np.where(kind[worker] == 1, fixed[worker], label)
     label = np.where(kind[worker] == 2, rng.integers(0, k, v), label)

@@ -536,3 +536,13 @@ def test_one_coin_estimated_class_prior_follows_imbalanced_classes() -> None:
     assert agg.class_prior is not None
     np.testing.assert_allclose(agg.class_prior, [0.7, 0.2, 0.1], atol=0.03)
     assert (agg.labels == truth).mean() >= (one_coin(votes, num_classes=k).labels == truth).mean()
+
+
+def test_dawid_skene_stays_finite_with_many_votes_and_no_prior() -> None:
+    # 40 votes per item and maximum-likelihood confusions: log-scores far below zero, where a
+    # careless softmax under- or overflows.
+    votes, truth, _ = planted_crowd(seed=6, n_items=300, m=40, per_item=40)
+    agg = dawid_skene(votes, num_classes=3, prior="none")
+    assert np.isfinite(agg.probs).all()
+    np.testing.assert_allclose(agg.probs.sum(axis=1), 1.0, rtol=1e-6)
+    assert (agg.labels == truth).mean() > 0.99
