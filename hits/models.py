@@ -1,8 +1,11 @@
 """Batches of HITs and the provider's records of them, linked to our items and votes."""
 
+import uuid
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
 from annotation.models import Dataset, Item, TaskKind, Worker
 
@@ -40,6 +43,12 @@ class HitBatch(models.Model):
         EXPIRED = "expired", "Expired"
         FAILED = "failed", "Failed"
 
+    uid = models.UUIDField(
+        default=uuid.uuid4,
+        unique=True,
+        editable=False,
+        help_text="Names this batch at the provider (request tokens, requester annotations).",
+    )
     name = models.CharField(max_length=200)
     dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="batches")
     kind = models.CharField(max_length=16, choices=TaskKind.choices)
@@ -51,10 +60,16 @@ class HitBatch(models.Model):
     curation_run = models.ForeignKey(
         "curation.CurationRun", null=True, blank=True, on_delete=models.SET_NULL
     )
+    repost_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reposts"
+    )
     provider = models.CharField(max_length=8, choices=Provider.choices, default=Provider.LOCAL)
     environment = models.CharField(
         max_length=8, choices=Environment.choices, default=Environment.LOCAL
     )
+    title = models.CharField(max_length=128, blank=True, help_text="Shown to workers.")
+    description = models.TextField(blank=True, help_text="Shown to workers.")
+    keywords = models.CharField(max_length=200, blank=True)
     reward = models.DecimalField(max_digits=8, decimal_places=2, default=Decimal("0.05"))
     assignments_per_item = models.PositiveIntegerField(default=3)
     items_per_hit = models.PositiveIntegerField(default=10)
@@ -65,14 +80,64 @@ class HitBatch(models.Model):
     qualification_preset = models.CharField(
         max_length=8, choices=QualificationPreset.choices, default=QualificationPreset.NONE
     )
-    qualification_params = models.JSONField(default=dict, blank=True)
+    qualification_params = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='e.g. {"locales": ["US"], "custom": [{"QualificationTypeId": "...", '
+        '"Comparator": "GreaterThan", "IntegerValues": [80]}], '
+        '"allow_hashes": [...], "block_hashes": [...]}',
+    )
+    bonus_budget = models.DecimalField(
+        max_digits=10,
+        decimal_places=2,
+        default=Decimal("0"),
+        help_text="Bonuses you plan to pay; counted (with fees) against the budget cap.",
+    )
     budget_cap = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+    review_rules = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='e.g. {"approve_gold_at_least": 0.8, "reject_gold_below": 0.5, '
+        '"soft_block_gold_below": 0.3, "reject_faster_than_seconds": 20, '
+        '"reject_message": "..."}',
+    )
+    # Built-in marketplace settings.
+    invite_code = models.CharField(max_length=64, blank=True)
+    worker_id_param = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="Query parameter that carries the worker id when recruited elsewhere, "
+        "e.g. PROLIFIC_PID.",
+    )
+    max_hits_per_worker = models.PositiveIntegerField(null=True, blank=True)
+    completion_code = models.CharField(max_length=64, blank=True)
+    completion_redirect_url = models.URLField(
+        max_length=500, blank=True, help_text="Where a worker goes after the last submit."
+    )
+    hit_type_id = models.CharField(max_length=64, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
     progress = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    launched_at = models.DateTimeField(null=True, blank=True)
+    launched_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         verbose_name_plural = "HIT batches"
+        ordering = ["-created_at"]
+        permissions = [("launch_live", "Can launch batches on live MTurk (real money)")]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(provider="mturk") & Q(environment__in=["sandbox", "live"]))
+                | (Q(provider="local") & Q(environment="local")),
+                name="batch_environment_matches_provider",
+            ),
+            models.CheckConstraint(
+                condition=Q(gold_rate__gte=0) & Q(gold_rate__lt=1), name="batch_gold_rate_range"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} [{self.get_environment_display()}]"
@@ -96,9 +161,12 @@ class Hit(models.Model):
     max_assignments = models.PositiveIntegerField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PLANNED)
     created_at = models.DateTimeField(auto_now_add=True)
+    published_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
+    synced_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        ordering = ["batch", "number"]
         constraints = [
             models.UniqueConstraint(fields=["batch", "number"], name="hit_unique_number")
         ]
@@ -123,9 +191,12 @@ class Assignment(models.Model):
     raw_answer = models.TextField(blank=True)
     accepted_at = models.DateTimeField(null=True, blank=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
+    auto_approval_at = models.DateTimeField(null=True, blank=True)
     reviewed_at = models.DateTimeField(null=True, blank=True)
-    bonus = models.DecimalField(max_digits=8, decimal_places=2, default=Decimal("0"))
-    feedback = models.TextField(blank=True)
+    feedback = models.TextField(blank=True, help_text="The message sent with approve / reject.")
+    review_note = models.CharField(
+        max_length=200, blank=True, help_text="Why it was reviewed so (rule or person)."
+    )
 
     class Meta:
         constraints = [
@@ -137,3 +208,49 @@ class Assignment(models.Model):
 
     def __str__(self) -> str:
         return f"assignment {self.provider_assignment_id} ({self.status})"
+
+
+class Bonus(models.Model):
+    """A bonus we asked the provider to pay; ``token`` makes the payment happen at most once."""
+
+    assignment = models.ForeignKey(Assignment, on_delete=models.PROTECT, related_name="bonuses")
+    amount = models.DecimalField(max_digits=8, decimal_places=2)
+    reason = models.TextField()
+    token = models.CharField(max_length=64, unique=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "bonuses"
+
+    def __str__(self) -> str:
+        return f"${self.amount} bonus on {self.assignment.provider_assignment_id}"
+
+
+class WorkerNotice(models.Model):
+    """A message to a built-in-marketplace worker, shown on their next visit."""
+
+    worker = models.ForeignKey(Worker, on_delete=models.CASCADE, related_name="notices")
+    subject = models.CharField(max_length=200)
+    message = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    seen_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.subject
+
+
+class WorkerExclusion(models.Model):
+    """A soft block: the worker gets none of our future HITs, without an MTurk block.
+
+    On MTurk it is enforced by a qualification of our own (the requirement "does not exist" on
+    every HIT type); ``qualification_type_id`` names it once granted at the provider.
+    """
+
+    worker = models.OneToOneField(Worker, on_delete=models.CASCADE, related_name="exclusion")
+    reason = models.CharField(max_length=200)
+    qualification_type_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.worker} excluded: {self.reason}"
