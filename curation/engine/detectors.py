@@ -397,7 +397,7 @@ def find_issues_knn(
     labels: np.ndarray,
     *,
     k: int = 10,
-    rule: VoteRule = "rank",
+    rule: VoteRule = "vote",
     rounds: int = 21,
     sample_fraction: float = 0.9,
     threshold: float = 0.5,
@@ -424,7 +424,10 @@ def find_issues_knn(
             neighbors is given.
         labels: (N,) int, given labels in 0..K-1.
         k: neighbours voting per item.
-        rule: "vote" or "rank", see above.
+        rule: "vote" or "rank", see above. "vote" is the default: on scikit-learn's digits with
+            5-40% flipped labels it had the higher F1 in every setting we tried, because the
+            transition matrix estimated from neighbour votes also counts the classes' natural
+            overlap as noise.
         rounds: R, the number of random subsamples.
         sample_fraction: share of items kept per round, in (0, 1].
         threshold: flag when the flag frequency is strictly greater than this.
