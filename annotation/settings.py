@@ -190,3 +190,10 @@ if not EMBEDDED:
     SECURE_HSTS_PRELOAD = True
     SECURE_CONTENT_TYPE_NOSNIFF = True
     CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# Task pages (the worker-facing HIT pages). They may be framed by MTurk's worker sites and by
+# these extra origins (e.g. another marketplace that embeds our tasks); a page's final
+# externalSubmit post may go to MTurk, to this site, or to one of these origins.
+TASK_FRAME_ANCESTORS = env.list("TASK_FRAME_ANCESTORS", default=[])
+# Workers get resized renditions of the images; switch on to send the original files instead.
+TASK_SEND_ORIGINAL_IMAGES = env.bool("TASK_SEND_ORIGINAL_IMAGES", default=False)

@@ -1,0 +1,164 @@
+"""Review a flagged label (label-errors study): given / suggested / both / neither.
+
+Hit.items: ``[{"item": item_id, "given": label, "suggested": label}, ...]`` (10 per HIT by
+default; 5 workers per item). Both labels are frozen when the HIT is built. A bare item id is
+accepted too: the given label is the item's current label and the suggested one comes from
+``HitBatch.params["suggested"][str(item_id)]``, else the item's newest open LabelIssue.
+build_hits params: ``suggested`` ({item id: label}) and/or ``curation_run`` (a CurationRun id
+whose LabelIssues supply the suggestion); an item with neither is refused.
+Gold problems show the gold label as given or as suggested (even odds) against another class.
+Votes: answer 0 given, 1 suggested, 2 both, 3 neither; ``shown_label`` / ``suggested_label``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .base import (
+    Choice,
+    FlatKind,
+    as_items,
+    as_rng,
+    build_flat_hits,
+    class_name,
+    current_label,
+    example_view,
+    examples_by_class,
+    hit_item_rows,
+    problem_for,
+)
+from .verify import _num_classes, other_label
+
+ANSWERS = ("given", "suggested", "both", "neither")
+
+
+def _issue_suggestions(item_ids, run_id=None) -> dict[int, tuple[int | None, int]]:
+    from curation.models import LabelIssue
+
+    qs = LabelIssue.objects.filter(
+        item_id__in=item_ids,
+        resolution__in=[LabelIssue.Resolution.OPEN, LabelIssue.Resolution.IN_REVIEW],
+    )
+    if run_id is not None:
+        qs = qs.filter(run_id=run_id)
+    out: dict[int, tuple[int | None, int]] = {}
+    for item_id, current, suggested in qs.order_by("run_id", "id").values_list(
+        "item_id", "current_label", "suggested_label"
+    ):
+        out[item_id] = (current, suggested)  # the newest run wins
+    return out
+
+
+def labels_for(entry: Any, item, params: dict) -> tuple[int | None, int | None]:
+    """(given, suggested) for one Hit.items entry."""
+    if isinstance(entry, dict) and entry.get("suggested") is not None:
+        given = entry.get("given")
+        return (current_label(item) if given is None else int(given)), int(entry["suggested"])
+    suggested = (params.get("suggested") or {}).get(str(item.pk))
+    if suggested is not None:
+        return current_label(item), int(suggested)
+    issue = _issue_suggestions([item.pk]).get(item.pk)
+    if issue is None:
+        return current_label(item), None
+    given = issue[0] if issue[0] is not None else current_label(item)
+    return given, issue[1]
+
+
+class Review(FlatKind):
+    name = "review"
+    template = "tasks/review.html"
+    default_items_per_hit = 10
+    default_assignments_per_item = 5
+
+    def build_hits(
+        self,
+        items,
+        *,
+        items_per_hit: int = 10,
+        gold_items=(),
+        gold_rate: float = 0.0,
+        params: dict | None = None,
+        rng: Any = None,
+    ):
+        """HITs of ``{"item", "given", "suggested"}`` entries."""
+        items = as_items(items)
+        params = params or {}
+        explicit = {int(k): int(v) for k, v in (params.get("suggested") or {}).items()}
+        from_issues = _issue_suggestions(
+            [i.pk for i in items if i.pk not in explicit], params.get("curation_run")
+        )
+        entries: dict[int, dict] = {}
+        missing = []
+        for item in items:
+            if item.pk in explicit:
+                given, suggested = current_label(item), explicit[item.pk]
+            elif item.pk in from_issues:
+                given, suggested = from_issues[item.pk]
+                given = current_label(item) if given is None else given
+            else:
+                missing.append(item.pk)
+                continue
+            entries[item.pk] = {"item": item.pk, "given": given, "suggested": suggested}
+        if missing:
+            raise ValueError(
+                f"items {missing[:10]} have no suggested label (give params['suggested'] or "
+                "a curation run with open issues for them)"
+            )
+        num_classes = _num_classes(items, gold_items)
+
+        def gold_entry(item, rr):
+            other = other_label(item.gold_label, num_classes, rr)
+            if rr.random() < 0.5:
+                return {"item": item.pk, "given": item.gold_label, "suggested": other}
+            return {"item": item.pk, "given": other, "suggested": item.gold_label}
+
+        return build_flat_hits(
+            items,
+            items_per_hit=items_per_hit,
+            gold_items=gold_items if num_classes > 1 else (),
+            gold_rate=gold_rate,
+            rng=as_rng(rng),
+            entry=lambda item: entries[item.pk],
+            gold_entry=gold_entry,
+        )
+
+    def allowed_answers(self, hit, assignment, entry, item):
+        return range(len(ANSWERS))
+
+    def vote_fields(self, hit, assignment, entry, item, answer):
+        given, suggested = labels_for(entry, item, hit.batch.params or {})
+        return {"shown_label": given, "suggested_label": suggested}
+
+    def page_context(self, hit, assignment) -> dict[str, Any]:
+        dataset = hit.batch.dataset
+        params = hit.batch.params or {}
+        ids = self.item_ids(hit.items)
+        rows = hit_item_rows(ids)
+        examples = examples_by_class(hit, per_class=1)
+        problems = []
+        for number, (entry, item_id) in enumerate(zip(hit.items, ids, strict=True), start=1):
+            item = rows[item_id]
+            given, suggested = labels_for(entry, item, params)
+            g, s = class_name(dataset, given), class_name(dataset, suggested)
+            refs = [
+                {**example_view(examples[c][0], dataset), "role": role}
+                for c, role in ((given, "given"), (suggested, "suggested"))
+                if c in examples
+            ]
+            problem = problem_for(number, item, given=g, suggested=s, refs=refs)
+            problem.choices = [
+                Choice(0, g, "1", "the given label"),
+                Choice(1, s, "2", "the suggested label"),
+                Choice(2, "Both", "3", "the image fits both"),
+                Choice(3, "Neither", "4", "it is something else"),
+            ]
+            problems.append(problem)
+        return {
+            "title": "Which label fits each image?",
+            "problems": problems,
+            "mode": "choice",
+            "num_keys": len(ANSWERS),
+        }
+
+
+KIND = Review()

@@ -1,0 +1,129 @@
+"""Verify a label (Clothing-ADC noise estimate): Correct / Not sure / Wrong.
+
+Hit.items: ``[{"item": item_id, "label": shown_label}, ...]`` (20 per HIT by default). The label
+is frozen when the HIT is built, so what the worker saw is what the vote records even if the
+item's label changes meanwhile. A bare item id is accepted too: it shows the item's current
+label (else its given label).
+HitBatch.params: ``gold_wrong_label_rate`` (default 0.5): the share of gold problems shown with a
+wrong label, so a worker who always answers "Correct" fails them.
+Votes: answer 0 correct, 1 not sure, 2 wrong; ``shown_label`` the label asked about.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..models import Dataset
+from .base import (
+    Choice,
+    FlatKind,
+    as_items,
+    as_rng,
+    build_flat_hits,
+    class_name,
+    current_label,
+    example_view,
+    examples_by_class,
+    hit_item_rows,
+    problem_for,
+)
+
+CHOICES = ((0, "Correct"), (1, "Not sure"), (2, "Wrong"))
+
+
+def shown_label(entry: Any, item) -> int | None:
+    if isinstance(entry, dict) and entry.get("label") is not None:
+        return int(entry["label"])
+    return current_label(item)
+
+
+def other_label(label: int, num_classes: int, r) -> int:
+    """A class other than ``label``, uniformly at random."""
+    pick = r.randrange(num_classes - 1)
+    return pick + 1 if pick >= label else pick
+
+
+class Verify(FlatKind):
+    name = "verify"
+    template = "tasks/verify.html"
+    default_items_per_hit = 20
+    default_assignments_per_item = 3
+
+    def build_hits(
+        self,
+        items,
+        *,
+        items_per_hit: int = 20,
+        gold_items=(),
+        gold_rate: float = 0.0,
+        params: dict | None = None,
+        rng: Any = None,
+    ):
+        """HITs of ``{"item", "label"}`` entries; gold problems show a wrong label at
+        ``gold_wrong_label_rate``."""
+        items = as_items(items)
+        params = params or {}
+        wrong_rate = float(params.get("gold_wrong_label_rate", 0.5))
+        r = as_rng(rng)
+        unlabelled = [i.pk for i in items if current_label(i) is None]
+        if unlabelled:
+            raise ValueError(f"items {unlabelled[:10]} have no label to verify")
+        num_classes = _num_classes(items, gold_items)
+
+        def gold_entry(item, rr):
+            label = item.gold_label
+            if num_classes > 1 and rr.random() < wrong_rate:
+                label = other_label(label, num_classes, rr)
+            return {"item": item.pk, "label": label}
+
+        return build_flat_hits(
+            items,
+            items_per_hit=items_per_hit,
+            gold_items=gold_items,
+            gold_rate=gold_rate,
+            rng=r,
+            entry=lambda item: {"item": item.pk, "label": current_label(item)},
+            gold_entry=gold_entry,
+        )
+
+    def allowed_answers(self, hit, assignment, entry, item):
+        return [value for value, _ in CHOICES]
+
+    def vote_fields(self, hit, assignment, entry, item, answer):
+        return {"shown_label": shown_label(entry, item)}
+
+    def page_context(self, hit, assignment) -> dict[str, Any]:
+        dataset = hit.batch.dataset
+        ids = self.item_ids(hit.items)
+        rows = hit_item_rows(ids)
+        problems = []
+        for number, (entry, item_id) in enumerate(zip(hit.items, ids, strict=True), start=1):
+            item = rows[item_id]
+            label = shown_label(entry, item)
+            problem = problem_for(number, item, shown=class_name(dataset, label))
+            problem.choices = [Choice(v, text, str(v + 1)) for v, text in CHOICES]
+            problems.append(problem)
+        examples = examples_by_class(hit, per_class=1)
+        pair = None
+        classes = sorted(examples)
+        if len(classes) >= 2:
+            right = example_view(examples[classes[0]][0], dataset, size=128)
+            wrong = example_view(examples[classes[1]][0], dataset, size=128)
+            pair = {"right": right, "wrong": wrong, "label": right["name"]}
+        return {
+            "title": "Is each image's label correct?",
+            "problems": problems,
+            "pair": pair,
+            "mode": "choice",
+            "num_keys": len(CHOICES),
+        }
+
+
+def _num_classes(items, gold_items) -> int:
+    for source in (items, as_items(gold_items)):
+        for item in source:
+            return Dataset.objects.only("class_names").get(pk=item.dataset_id).num_classes
+    return 0
+
+
+KIND = Verify()

@@ -1,0 +1,180 @@
+"""Turning a submitted task page into votes: validated, stored once, in one transaction."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from . import kinds
+from .exceptions import AnnotationError
+from .kinds.base import Answer, parse_answers
+from .models import Vote
+from .task_tokens import TokenRefused, token_verify
+
+logger = logging.getLogger(__name__)
+
+
+class SubmissionRefused(AnnotationError):
+    """A submission was refused and nothing was stored; ``status`` is the HTTP status to send."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        code: str,
+        already_submitted: bool = False,
+        answers: list | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.already_submitted = already_submitted
+        self.answers = answers
+
+
+@dataclass(frozen=True)
+class SubmissionResult:
+    assignment_id: int
+    votes_created: int
+    already_submitted: bool
+    answers: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _normalized(parsed: dict[int, Answer]) -> list[dict[str, Any]]:
+    return [
+        {"item": item, "answer": a.answer, "duration_ms": a.duration_ms}
+        for item, a in parsed.items()
+    ]
+
+
+def stored_answers(assignment) -> list[dict[str, Any]]:
+    """The answers an assignment was submitted with (empty if none or not ours)."""
+    try:
+        data = json.loads(assignment.raw_answer or "{}")
+    except ValueError:
+        return []
+    answers = data.get("answers") if isinstance(data, dict) else None
+    return answers if isinstance(answers, list) else []
+
+
+def _replay(assignment, parsed: dict[int, Answer]) -> SubmissionResult:
+    """A second submission for an assignment already done: identical answers are acknowledged,
+    anything else is refused; neither stores anything."""
+    from hits.models import Assignment
+
+    assignment.refresh_from_db(fields=["status", "raw_answer", "submitted_at"])
+    if assignment.status in (Assignment.Status.RETURNED, Assignment.Status.ABANDONED):
+        raise SubmissionRefused(
+            f"this assignment was {assignment.status.lower()} and takes no answers",
+            status=409,
+            code="not_active",
+        )
+    stored = stored_answers(assignment)
+    if {int(a["item"]): int(a["answer"]) for a in stored} == {
+        item: a.answer for item, a in parsed.items()
+    }:
+        return SubmissionResult(assignment.pk, 0, True, stored)
+    raise SubmissionRefused(
+        "this assignment was already submitted; the first answers were kept",
+        status=409,
+        code="already_submitted",
+        already_submitted=True,
+        answers=stored,
+    )
+
+
+def assignment_submit(assignment, answers: Any) -> SubmissionResult:
+    """Store one assignment's answers as votes, exactly once per (assignment, item).
+
+    ``answers`` is the list the task page posts (``[{"item", "answer", "duration_ms"}, ...]``,
+    or its JSON). The whole HIT is validated by its kind first; then the assignment turns
+    Submitted and its votes are written in one transaction. A later identical submission returns
+    ``already_submitted``; a different one is refused. Callers authenticate: the task page by
+    its token (``task_submit``), provider sync by the provider's own record.
+    """
+    from hits.models import Assignment
+
+    hit = assignment.hit
+    kind = kinds.get(hit.batch.kind)
+    try:
+        parsed = parse_answers(
+            answers, max_duration_ms=int(hit.batch.assignment_duration_seconds) * 1000
+        )
+    except ValidationError as exc:
+        raise SubmissionRefused(_message(exc), status=400, code="invalid") from None
+    if assignment.status != Assignment.Status.ACCEPTED:
+        return _replay(assignment, parsed)
+    try:
+        vote_kwargs = kind.validate(hit, assignment, parsed)
+    except ValidationError as exc:
+        raise SubmissionRefused(_message(exc), status=400, code="invalid") from None
+    normalized = _normalized(parsed)
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            # The status flip is the first write: it takes the row (and SQLite's write lock)
+            # before anything else, so of two racing submissions exactly one gets past it.
+            updated = Assignment.objects.filter(
+                pk=assignment.pk, status=Assignment.Status.ACCEPTED
+            ).update(
+                status=Assignment.Status.SUBMITTED,
+                submitted_at=now,
+                raw_answer=json.dumps({"answers": normalized}, separators=(",", ":")),
+            )
+            if not updated:
+                raise _AlreadyDone
+            Vote.objects.bulk_create(
+                Vote(
+                    worker_id=assignment.worker_id,
+                    assignment_id=assignment.pk,
+                    source=Vote.Source.CROWD,
+                    submitted_at=now,
+                    **kw,
+                )
+                for kw in vote_kwargs
+            )
+    except (_AlreadyDone, IntegrityError):
+        return _replay(assignment, parsed)
+    assignment.status = Assignment.Status.SUBMITTED
+    assignment.submitted_at = now
+    logger.info("assignment %s submitted: %d votes", assignment.pk, len(vote_kwargs))
+    return SubmissionResult(assignment.pk, len(vote_kwargs), False, normalized)
+
+
+def task_submit(*, hit_id: int, token: str, answers: Any) -> SubmissionResult:
+    """A task page's submission: the token names the assignment and must match it."""
+    from hits.models import Assignment
+
+    try:
+        claims = token_verify(token, hit_id=hit_id)
+    except TokenRefused as exc:
+        raise SubmissionRefused(str(exc), status=403, code=exc.code) from None
+    assignment = (
+        Assignment.objects.select_related("hit__batch__dataset", "worker")
+        .filter(pk=claims.assignment_id, hit_id=hit_id)
+        .first()
+    )
+    if assignment is None:
+        raise SubmissionRefused(
+            "the task token names no assignment here", status=403, code="forged"
+        )
+    if assignment.worker.id_hash != claims.worker_hash:
+        raise SubmissionRefused(
+            "this assignment belongs to another worker", status=403, code="worker_mismatch"
+        )
+    return assignment_submit(assignment, answers)
+
+
+class _AlreadyDone(Exception):
+    pass
+
+
+def _message(exc: ValidationError) -> str:
+    return "; ".join(exc.messages)

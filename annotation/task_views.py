@@ -1,0 +1,200 @@
+"""The worker-facing task pages and their submit endpoint.
+
+MTurk (and our marketplaces) load ``/task/<hit_pk>/`` in an iframe with ``assignmentId``,
+``hitId``, ``workerId`` and ``turkSubmitTo``. The raw worker id is hashed by
+``assignment_open`` and goes nowhere else: not into the page, not into a log.
+"""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.http import JsonResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.clickjacking import xframe_options_exempt
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from hits.exceptions import AssignmentMismatch
+from hits.models import Assignment, Hit
+from hits.services import assignment_open
+
+from . import kinds
+from .submissions import SubmissionRefused, stored_answers, task_submit
+from .task_tokens import token_expiry, token_issue
+
+MTURK_WORKER_ORIGINS = (
+    "https://www.mturk.com",
+    "https://worker.mturk.com",
+    "https://workersandbox.mturk.com",
+)
+NOT_AVAILABLE = "ASSIGNMENT_ID_NOT_AVAILABLE"
+MAX_SUBMIT_BYTES = 512 * 1024
+DONE_STATUSES = (
+    Assignment.Status.SUBMITTED,
+    Assignment.Status.APPROVED,
+    Assignment.Status.REJECTED,
+)
+
+
+def _csp() -> str:
+    ancestors = " ".join(["'self'", *MTURK_WORKER_ORIGINS, *settings.TASK_FRAME_ANCESTORS])
+    # Everything the page needs comes from this site: no third-party asset can load.
+    return (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        f"connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors {ancestors}"
+    )
+
+
+def _with_task_headers(response):
+    response["Content-Security-Policy"] = _csp()
+    response["Cache-Control"] = "no-store"
+    # The page URL carries the worker id: keep it out of Referer headers, ours included.
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def _origin(url: str) -> str | None:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def _external_submit_url(request, turk_submit_to: str) -> str | None:
+    """``{turkSubmitTo}/mturk/externalSubmit`` when turkSubmitTo is MTurk, this site or an
+    allowed framing origin; ValueError otherwise (the page would post answers elsewhere)."""
+    if not turk_submit_to:
+        return None
+    origin = _origin(turk_submit_to)
+    allowed = {*MTURK_WORKER_ORIGINS, _origin(request.build_absolute_uri("/"))}
+    allowed.update(_origin(u) for u in [settings.SITE_URL or "", *settings.TASK_FRAME_ANCESTORS])
+    if origin is None or origin not in allowed:
+        raise ValueError("turkSubmitTo is not an allowed origin")
+    return turk_submit_to.rstrip("/") + "/mturk/externalSubmit"
+
+
+def _message(request, status: int, heading: str, text: str):
+    response = render(
+        request, "tasks/message.html", {"heading": heading, "text": text}, status=status
+    )
+    return _with_task_headers(response)
+
+
+@xframe_options_exempt
+@require_GET
+def task_page(request, hit_pk: int):
+    """The HIT: a preview until accepted, then the working page with its signed token."""
+    hit = get_object_or_404(Hit.objects.select_related("batch__dataset"), pk=hit_pk)
+    if hit.provider_hit_id and request.GET.get("hitId") != hit.provider_hit_id:
+        return _message(request, 400, "Wrong link", "This link does not match its HIT.")
+    try:
+        external_submit = _external_submit_url(request, request.GET.get("turkSubmitTo", ""))
+    except ValueError:
+        return _message(request, 400, "Wrong link", "This link names an unknown marketplace.")
+    kind = kinds.get(hit.batch.kind)
+    assignment_id = request.GET.get("assignmentId", "")
+    preview = assignment_id in ("", NOT_AVAILABLE)
+    assignment = None
+    if not preview:
+        raw_worker_id = request.GET.get("workerId", "")
+        if not raw_worker_id:
+            return _message(request, 400, "Wrong link", "This link has no worker id.")
+        try:
+            assignment = assignment_open(hit, assignment_id, raw_worker_id)
+        except AssignmentMismatch:
+            return _message(
+                request, 403, "Not your assignment", "This assignment belongs to another worker."
+            )
+        if assignment.status in DONE_STATUSES:
+            return _done_page(request, hit, assignment, external_submit)
+        if assignment.status != Assignment.Status.ACCEPTED:
+            return _message(
+                request, 410, "Assignment closed", "This assignment is no longer active."
+            )
+        if token_expiry(assignment) < timezone.now().timestamp():
+            return _message(request, 410, "Time is up", "The time for this assignment has run out.")
+    ctx = kind.page_context(hit, assignment)
+    data = {
+        "kind": kind.name,
+        "mode": ctx["mode"],
+        "preview": preview,
+        "hit": hit.pk,
+        "assignmentId": None if preview else assignment_id,
+        "token": None if preview else token_issue(assignment),
+        "submitUrl": reverse("task-submit", args=[hit.pk]),
+        "externalSubmit": external_submit,
+    }
+    ctx.update(
+        kind=kind.name,
+        preview=preview,
+        data=data,
+        dataset=hit.batch.dataset,
+        minutes=max(1, hit.batch.assignment_duration_seconds // 60),
+    )
+    return _with_task_headers(render(request, kind.template, ctx))
+
+
+def _done_page(request, hit, assignment, external_submit):
+    data = {
+        "mode": "done",
+        "assignmentId": assignment.provider_assignment_id,
+        "answers": stored_answers(assignment),
+        "externalSubmit": external_submit,
+    }
+    return _with_task_headers(render(request, "tasks/done.html", {"data": data}))
+
+
+@csrf_exempt
+@require_POST
+def task_submit_view(request, hit_pk: int):
+    """Store a page's answers. Cookie-free (the page is framed by another site): the signed
+    token in the body is the credential. Body: JSON or form fields ``token`` and ``answers``."""
+    if int(request.META.get("CONTENT_LENGTH") or 0) > MAX_SUBMIT_BYTES:
+        return _json({"ok": False, "error": "submission too large", "code": "too_large"}, 413)
+    if request.content_type == "application/json":
+        try:
+            body = json.loads(request.body or b"{}")
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return _json(
+                {"ok": False, "error": "body is not a JSON object", "code": "invalid"}, 400
+            )
+        token, answers = body.get("token"), body.get("answers")
+    else:
+        token, answers = request.POST.get("token"), request.POST.get("answers")
+    try:
+        result = task_submit(hit_id=hit_pk, token=token or "", answers=answers)
+    except SubmissionRefused as exc:
+        payload = {
+            "ok": False,
+            "error": str(exc),
+            "code": exc.code,
+            "already_submitted": exc.already_submitted,
+        }
+        if exc.answers is not None:
+            payload["answers"] = exc.answers
+        return _json(payload, exc.status)
+    return _json(
+        {
+            "ok": True,
+            "already_submitted": result.already_submitted,
+            "votes": result.votes_created,
+            "answers": result.answers,
+        },
+        200,
+    )
+
+
+def _json(payload: dict, status: int) -> JsonResponse:
+    response = JsonResponse(payload, status=status)
+    response["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,183 @@
+"""The task pages as MTurk loads them: preview, working page, headers, privacy, images."""
+
+import json
+import re
+
+import pytest
+
+from hits.models import Assignment
+
+pytestmark = pytest.mark.django_db
+SANDBOX = "https://workersandbox.mturk.com"
+RAW_WORKER = "A1B2C3RAWWORKER"
+
+
+def page_data(response) -> dict:
+    m = re.search(
+        rb'<script id="task-data" type="application/json">(.*?)</script>', response.content
+    )
+    return json.loads(m.group(1))
+
+
+def working(client, hit, **extra):
+    params = {
+        "assignmentId": "ASSIGN-9",
+        "hitId": hit.provider_hit_id,
+        "workerId": RAW_WORKER,
+        "turkSubmitTo": SANDBOX,
+        **extra,
+    }
+    return client.get(f"/task/{hit.pk}/", params)
+
+
+@pytest.mark.parametrize("kind", ["complementary", "verify", "select", "review"])
+def test_preview_shows_the_hit_with_answers_disabled(client, shapes, td, kind):
+    hit = td.make_hit(shapes, kind)
+    for query in ("assignmentId=ASSIGNMENT_ID_NOT_AVAILABLE&", ""):
+        resp = client.get(f"/task/{hit.pk}/?{query}hitId={hit.provider_hit_id}")
+        assert resp.status_code == 200
+        html = resp.content.decode()
+        assert "Accept the HIT to begin" in html
+        assert html.count("/i/") >= 10  # the HIT's images are visible
+        fieldsets = re.findall(r"<fieldset[^>]*>", html)
+        assert fieldsets and all("disabled" in f for f in fieldsets)
+        data = page_data(resp)
+        assert data["preview"] is True and data["token"] is None
+    assert not Assignment.objects.exists()
+
+
+@pytest.mark.parametrize("kind", ["complementary", "verify", "select", "review"])
+def test_working_page_carries_a_token_and_never_the_raw_worker_id(client, shapes, td, kind):
+    hit = td.make_hit(shapes, kind)
+    resp = working(client, hit)
+    assert resp.status_code == 200
+    html = resp.content.decode()
+    assert RAW_WORKER not in html and RAW_WORKER.lower() not in html.lower()
+    data = page_data(resp)
+    assert data["token"] and data["preview"] is False
+    assert data["externalSubmit"] == f"{SANDBOX}/mturk/externalSubmit"
+    assert data["assignmentId"] == "ASSIGN-9"
+    assert not re.findall(r"<fieldset[^>]*disabled", html)
+    assert "Keyboard" in html and "<kbd>" in html
+    assert '<script src="/static/tasks/task.js"' in html
+    # every asset comes from this site
+    for url in re.findall(r'(?:src|href)="([^"]+)"', html):
+        assert url.startswith(("/", "#")), url
+    a = Assignment.objects.get()
+    assert a.provider_assignment_id == "ASSIGN-9" and a.status == "Accepted"
+    assert RAW_WORKER not in a.worker.id_hash
+
+
+def test_task_pages_may_be_framed_by_mturk_and_configured_origins_only(
+    client, shapes, td, settings
+):
+    settings.TASK_FRAME_ANCESTORS = ["https://lab.example.org"]
+    hit = td.make_hit(shapes, "verify")
+    for resp in (working(client, hit), client.get(f"/task/{hit.pk}/?hitId=PHIT-1")):
+        assert "X-Frame-Options" not in resp.headers
+        csp = resp.headers["Content-Security-Policy"]
+        ancestors = re.search(r"frame-ancestors ([^;]+)", csp).group(1).split()
+        assert ancestors == [
+            "'self'",
+            "https://www.mturk.com",
+            "https://worker.mturk.com",
+            "https://workersandbox.mturk.com",
+            "https://lab.example.org",
+        ]
+        assert "script-src 'self'" in csp and "img-src 'self'" in csp
+        assert resp.headers["Cache-Control"] == "no-store"
+        assert resp.headers["Referrer-Policy"] == "no-referrer"
+        assert not resp.cookies  # nothing relies on cookies inside a third-party frame
+    assert client.get("/").headers["X-Frame-Options"] == "DENY"
+
+
+def test_hit_id_must_match_the_provider_hit(client, shapes, td):
+    hit = td.make_hit(shapes, "verify")
+    assert working(client, hit, hitId="SOMEONE-ELSES").status_code == 400
+    assert client.get(f"/task/{hit.pk}/").status_code == 400
+    assert client.get("/task/99999/").status_code == 404
+    assert not Assignment.objects.exists()
+
+
+def test_submit_target_must_be_mturk_this_site_or_an_allowed_origin(client, shapes, td, settings):
+    hit = td.make_hit(shapes, "verify")
+    for bad in ("https://evil.example.com", "javascript:alert(1)", "ftp://www.mturk.com"):
+        assert working(client, hit, turkSubmitTo=bad).status_code == 400
+    settings.TASK_FRAME_ANCESTORS = ["http://127.0.0.1:9999"]
+    resp = working(client, hit, turkSubmitTo="http://127.0.0.1:9999")
+    assert page_data(resp)["externalSubmit"] == "http://127.0.0.1:9999/mturk/externalSubmit"
+    resp = working(client, hit, turkSubmitTo="http://testserver/market")
+    assert page_data(resp)["externalSubmit"] == "http://testserver/market/mturk/externalSubmit"
+
+
+def test_working_page_needs_a_worker_id(client, shapes, td):
+    hit = td.make_hit(shapes, "verify")
+    assert working(client, hit, workerId="").status_code == 400
+    assert not Assignment.objects.exists()
+
+
+def test_reload_after_submitting_shows_already_submitted(client, shapes, td):
+    hit = td.make_hit(shapes, "verify")
+    data = page_data(working(client, hit))
+    a = Assignment.objects.get()
+    answers = td.valid_answers(hit, a)
+    client.post(
+        f"/task/{hit.pk}/submit/",
+        {"token": data["token"], "answers": answers},
+        content_type="application/json",
+    )
+    resp = working(client, hit)
+    assert resp.status_code == 200 and b"Already submitted" in resp.content
+    done = page_data(resp)
+    assert done["mode"] == "done" and done["answers"] == answers
+    assert "X-Frame-Options" not in resp.headers
+
+
+def test_complementary_candidates_survive_a_reload_and_differ_between_assignments(
+    client, shapes, td
+):
+    hit = td.make_hit(shapes, "complementary")
+
+    def shown(resp):
+        html = resp.content.decode()
+        return re.findall(r'name="item_(\d+)" value="(\d+)"', html)
+
+    first = shown(working(client, hit))
+    assert shown(working(client, hit)) == first
+    per_item = {}
+    for item, value in first:
+        per_item.setdefault(item, []).append(int(value))
+    assert len(per_item) == 10 and all(len(set(v)) == 4 for v in per_item.values())
+    other = shown(working(client, hit, assignmentId="ASSIGN-10", workerId="ANOTHER"))
+    assert other != first
+
+
+def test_gold_problems_look_like_any_other(client, shapes, td):
+    hit = td.make_hit(shapes, "verify")
+    html = working(client, hit).content.decode()
+    sections = re.findall(r'<section class="problem"[^>]*>\s*<div class="pic"><img ([^>]*)>', html)
+    assert len(sections) == 20
+    shapes_of = {re.sub(r"\d+", "N", re.sub(r"/i/[^\"]+", "URL", s)) for s in sections}
+    assert len(shapes_of) == 1  # same markup, same URL pattern: nothing marks gold
+    assert "gold" not in html.lower()
+
+
+def test_images_are_renditions_with_long_cache_headers(client, shapes, td):
+    hit = td.make_hit(shapes, "complementary")
+    html = working(client, hit).content.decode()
+    urls = re.findall(r'<img src="([^"]+)" width="200" height="200"', html)
+    assert len(urls) == 10
+    assert all(re.fullmatch(r"/i/\d+-200-[0-9a-f]{16}\.png", u) for u in urls)
+    assert "/media/" not in html
+    resp = client.get(urls[0])
+    assert resp.status_code == 200 and resp["Content-Type"] == "image/png"
+    assert "immutable" in resp["Cache-Control"] and "max-age=31536000" in resp["Cache-Control"]
+
+
+def test_select_page_shows_attributes_and_examples(client, shapes, td):
+    hit = td.make_hit(shapes, "select", params={"min_select": 3}, gold_rate=0.05)
+    html = working(client, hit).content.decode()
+    assert html.count('class="task"') == 10
+    assert "Color: <b>Navy</b>" in html and "Style: <b>filled</b>" in html
+    assert "Matches" in html and "Does not match" in html
+    assert "at least 3" in html
