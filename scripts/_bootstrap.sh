@@ -11,8 +11,9 @@ if [ ! -f "$stamp" ]; then
   echo "installing dependencies into .venv (first run only)..."
   # The local CPU build first: with torch 2.13.0 present, the project's torch>=2.3 bound is met
   # and pip never reaches for a CUDA build.
-  .venv/bin/pip install -q "torch==2.13.0"
-  .venv/bin/pip install -q -e ".[dev]"
+  # (sed drops the local index's notes about packages it does not carry.)
+  .venv/bin/pip install -q "torch==2.13.0" 2>&1 | sed '/^WARNING: Location/d'
+  .venv/bin/pip install -q -e ".[dev]" 2>&1 | sed '/^WARNING: Location/d'
   touch "$stamp"
 fi
 export PATH="$ROOT/.venv/bin:$PATH"

@@ -9,14 +9,15 @@ import pytest
 from django.core.management import call_command
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run",
 ]  # fmt: skip
 
 
-def test_admin_login_with_printed_credentials_shows_demo_images(live_server, tmp_path):
+def test_admin_login_with_printed_credentials_shows_demo_images(live_server, monkeypatch):
+    # Playwright's sync API runs an event loop in this thread; the ORM calls here are not async.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     from playwright.sync_api import expect, sync_playwright
 
     out = io.StringIO()

@@ -18,9 +18,9 @@ PROD_ENV = {
 
 
 def manage(*args, env):
-    base = {
-        k: v for k, v in os.environ.items() if k not in PROD_ENV and k != "DJANGO_SETTINGS_MODULE"
-    }
+    # Test-only switches (e.g. the browser tests' DJANGO_ALLOW_ASYNC_UNSAFE) stay out of it.
+    skip = {*PROD_ENV, "DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    base = {k: v for k, v in os.environ.items() if k not in skip}
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
