@@ -453,8 +453,9 @@ def dawid_skene(
 ) -> Aggregate:
     """Estimate true labels and a full confusion matrix per worker by EM (Dawid & Skene, 1979).
 
-    Each iteration is two sparse-dense products over the (N, M*K) vote-indicator matrix, so the
-    cost is O(V*K) with no Python loop over votes or items. Starts from the majority-vote shares.
+    Each iteration is two sparse-dense products and one sparse mat-vec over the (N, M*K)
+    vote-indicator matrix, so the cost is O(V*K) with no Python loop over votes or items. The
+    loop runs in float32; results are float64. Starts from the majority-vote shares.
 
     Args:
         votes: item (V,), worker (V,), label (V,) int64; one row per vote.

@@ -8,7 +8,8 @@ Usage:
 crowd-kit is not a project dependency: it lives in its own virtualenv, ``bench/.venv-peers``
 (made on first use with ``pip install crowd-kit==1.4.2 "scikit-learn<1.6" numpy pandas``).
 Every method runs in a fresh subprocess that loads the votes from .npy files, so wall time and
-peak memory (growth of ru_maxrss during the call) are measured the same way for both libraries.
+peak memory (growth of ru_maxrss during the call) are measured the same way for both libraries;
+each runs ``--repeat`` times (default 3) and the best time is kept.
 Prints figures only; nothing here asserts on timing.
 """
 
@@ -187,7 +188,7 @@ def run_method(python: Path, method: str, data_dir: Path, max_iter: int) -> dict
 # --------------------------------------------------------------------------- sections
 
 
-def section_synthetic(sizes, peer_py, max_iter, results) -> None:
+def section_synthetic(sizes, peer_py, max_iter, repeat, results) -> None:
     print("\n## Synthetic crowds: K = 10, 3 votes per item, 10% spammers\n")
     header = f"{'scenario':<28} {'method':<20} {'acc':>7} {'seconds':>9} {'s/iter':>8} "
     header += f"{'iters':>5} {'peak MB':>8}"
@@ -212,6 +213,11 @@ def section_synthetic(sizes, peer_py, max_iter, results) -> None:
                 if fig is None or "error" in fig:
                     print(f"{name:<28} {method:<20} {'':>7} {fig['error'] if fig else ''}")
                     continue
+                # Best of ``repeat`` fresh runs: the machine may be shared, and noise only adds.
+                for _ in range(repeat - 1):
+                    again = run_method(Path(py), method, d, max_iter)
+                    if again is not None and "error" not in again:
+                        fig["seconds"] = min(fig["seconds"], again["seconds"])
                 labels = np.load(d / f"labels_{method}.npy")
                 fig["accuracy"] = float((labels == crowd["truth"]).mean())
                 row[method] = fig
@@ -402,6 +408,20 @@ def section_goals(results, big: int | None) -> None:
         print(f"- {goal}: {verdict} ({detail})")
 
     synthetic = {key: row for key, row in results.items() if key[0] != "climage"}
+    mv_gaps = [
+        row["majority_vote"]["accuracy"] - row["ck_majority_vote"]["accuracy"]
+        for row in synthetic.values()
+        if "majority_vote" in row and "ck_majority_vote" in row
+    ]
+    if mv_gaps:
+        line(
+            "majority accuracy equal or better than crowd-kit MajorityVote",
+            min(mv_gaps) >= -0.001,
+            "gaps ours - crowd-kit "
+            + ", ".join(f"{g:+.4f}" for g in mv_gaps)
+            + "; the two differ only in breaking ties (ours: seeded random; crowd-kit: lowest"
+            " label), and 3 votes over 10 classes tie often",
+        )
     worst = None
     for row in synthetic.values():
         if "ck_dawid_skene" in row and "dawid_skene" in row:
@@ -461,6 +481,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="N = 50,000 only")
     parser.add_argument("--no-peer", action="store_true", help="skip crowd-kit")
     parser.add_argument("--max-iter", type=int, default=100, help="EM cap, same for both")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per method; best time kept")
     parser.add_argument("--run-one", help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -471,7 +492,8 @@ def main() -> None:
     print(f"# Aggregation benchmark ({time.strftime('%Y-%m-%d')})")
     print(
         f"python {platform.python_version()}, numpy {np.__version__}, {os.cpu_count()} CPUs, "
-        f"{platform.machine()}; EM cap {args.max_iter} iterations for both libraries"
+        f"{platform.machine()}, load average at start {os.getloadavg()[0]:.1f}; "
+        f"EM cap {args.max_iter} iterations for both libraries; best time of {args.repeat} runs"
     )
     peer_py = peers_python(args.no_peer)
     sizes = [(50_000, 50, "uniform"), (50_000, 500, "long-tail")]
@@ -480,7 +502,7 @@ def main() -> None:
         big = 1_000_000
         sizes += [(big, 500, "uniform"), (big, 500, "long-tail")]
     results: dict = {}
-    section_synthetic(sizes, peer_py, args.max_iter, results)
+    section_synthetic(sizes, peer_py, args.max_iter, args.repeat, results)
     section_mturk()
     section_complementary(50_000, results)
     section_goals(results, big)
