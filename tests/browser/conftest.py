@@ -1,0 +1,153 @@
+"""Playwright fixtures for the task-page browser tests, and a stand-in for MTurk's outer page.
+
+Playwright's sync API runs an event loop in this thread, so Django's async-safety check must be
+told that the ORM calls the tests make between page actions are fine.
+"""
+
+import importlib.util
+import os
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, quote
+
+import pytest
+
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]  # fmt: skip
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+
+
+def _load_taskdata():
+    if "task_test_data" not in sys.modules:
+        path = Path(__file__).resolve().parents[1] / "tasks" / "taskdata.py"
+        spec = importlib.util.spec_from_file_location("task_test_data", path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["task_test_data"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["task_test_data"]
+
+
+@pytest.fixture
+def td():
+    return _load_taskdata()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+class OuterOrigin:
+    """A tiny site on another origin: frames the task like MTurk and records externalSubmit."""
+
+    def __init__(self):
+        self.posts: list[dict[str, list[str]]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _send(self, body: str, status: int = 200):
+                data = body.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):
+                query = parse_qs(self.path.partition("?")[2])
+                src = query.get("src", [""])[0].replace('"', "%22")
+                self._send(
+                    "<!doctype html><title>Outer HIT frame</title>"
+                    "<body style='margin:0'><h1 style='font:16px sans-serif'>Outer marketplace</h1>"
+                    f'<iframe id="hit" src="{src}" style="width:100%;height:800px;border:0">'
+                    "</iframe></body>"
+                )
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length).decode()
+                if self.path.startswith("/mturk/externalSubmit"):
+                    outer.posts.append(parse_qs(body, keep_blank_values=True))
+                    self._send("<!doctype html><p id='thanks'>HIT submitted to the outer site</p>")
+                else:
+                    self._send("not found", 404)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def frame_url(self, src: str) -> str:
+        return f"{self.origin}/hit?src={quote(src, safe='')}"
+
+    def wait_for_posts(self, n: int, timeout: float = 15.0) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        while len(self.posts) < n and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.posts
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def outer(settings):
+    site = OuterOrigin()
+    settings.TASK_FRAME_ANCESTORS = [site.origin]
+    yield site
+    site.close()
+
+
+@pytest.fixture
+def screenshot(browser):
+    """Full-page screenshots of a task URL at desktop (1280) and phone (390) widths.
+
+    Returns, per width, the page's scrollWidth, so a test can check nothing overflows."""
+
+    def shoot(url: str, name: str, prepare=None) -> dict[str, int]:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        widths = {}
+        for label, opts in (
+            ("desktop", {"viewport": {"width": 1280, "height": 900}}),
+            (
+                "phone",
+                {
+                    "viewport": {"width": 390, "height": 844},
+                    "device_scale_factor": 2,
+                    "is_mobile": True,
+                    "has_touch": True,
+                },
+            ),
+        ):
+            context = browser.new_context(**opts)
+            page = context.new_page()
+            page.goto(url)
+            page.wait_for_load_state("networkidle")
+            if prepare:
+                prepare(page)
+            page.evaluate("window.scrollTo(0, 0)")
+            page.wait_for_function(
+                "() => [...document.images].every(i => i.complete || i.loading === 'lazy')"
+            )
+            widths[label] = page.evaluate("document.documentElement.scrollWidth")
+            page.screenshot(path=str(SCREENSHOTS / f"{name}-{label}.png"), full_page=True)
+            context.close()
+        return widths
+
+    return shoot
