@@ -197,3 +197,31 @@ if not EMBEDDED:
 TASK_FRAME_ANCESTORS = env.list("TASK_FRAME_ANCESTORS", default=[])
 # Workers get resized renditions of the images; switch on to send the original files instead.
 TASK_SEND_ORIGINAL_IMAGES = env.bool("TASK_SEND_ORIGINAL_IMAGES", default=False)
+
+# --- hits: crowd providers ----------------------------------------------------------------------
+# Each MTurk environment has its own endpoint; point them at the local endpoint
+# (``{SITE_URL}/localturk/``) to work offline. Credentials come from boto3's default chain.
+MTURK_ENDPOINTS = {
+    "sandbox": env.str(
+        "MTURK_SANDBOX_ENDPOINT", default="https://mturk-requester-sandbox.us-east-1.amazonaws.com"
+    ),
+    "live": env.str(
+        "MTURK_LIVE_ENDPOINT", default="https://mturk-requester.us-east-1.amazonaws.com"
+    ),
+}
+MTURK_REGION = "us-east-1"
+# botocore's own retries (standard mode: throttling and 5xx, with its backoff of up to seconds);
+# tests leave them to ours, whose backoff they shrink.
+MTURK_BOTOCORE_MAX_ATTEMPTS = env.int("MTURK_BOTOCORE_MAX_ATTEMPTS", default=1 if TESTING else 4)
+HITS_RETRY_ATTEMPTS = env.int("HITS_RETRY_ATTEMPTS", default=6)
+HITS_RETRY_BASE_DELAY = env.float("HITS_RETRY_BASE_DELAY", default=0.001 if TESTING else 1.0)
+HITS_RETRY_MAX_DELAY = env.float("HITS_RETRY_MAX_DELAY", default=0.01 if TESTING else 60.0)
+HITS_LAUNCH_CHUNK = env.int("HITS_LAUNCH_CHUNK", default=50)
+HITS_PAGE_SIZE = env.int("HITS_PAGE_SIZE", default=100)
+# The built-in marketplace keeps a worker's id in a signed cookie on our own origin.
+MARKET_WORKER_COOKIE = "market_worker"
+# The local MTurk endpoint creates a simulated worker for any well-formed id typed in.
+LOCALTURK_AUTO_CREATE_WORKERS = env.bool("LOCALTURK_AUTO_CREATE_WORKERS", default=EMBEDDED)
+CELERY_BEAT_SCHEDULE = {
+    "hits-sync-open-batches": {"task": "hits.tasks.hit_batches_sync_task", "schedule": 60.0},
+}

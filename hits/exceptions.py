@@ -16,3 +16,16 @@ class ProviderError(HitsError):
 
 class AssignmentMismatch(HitsError):
     """An assignment id was presented with a different worker or HIT than it belongs to."""
+
+
+class LaunchRefused(HitsError):
+    """A launch may not go ahead (over budget or balance, unconfirmed live, wrong state);
+    nothing was created."""
+
+
+class MarketRefused(HitsError):
+    """The built-in marketplace will not give this worker this HIT; the message says why."""
+
+
+class BatchStateError(HitsError):
+    """The batch is not in a state that allows this action."""

@@ -1,0 +1,75 @@
+"""Which items a batch covers and how they are cut into HITs (through the task-kind registry)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Count, Q, QuerySet
+
+from annotation import kinds
+from annotation.models import Item
+
+from .models import HitBatch, ItemSelection
+
+
+@dataclass(frozen=True)
+class PlannedHit:
+    number: int
+    items: list
+    gold_items: list[int]
+    max_assignments: int
+
+
+def batch_items(batch: HitBatch) -> QuerySet[Item]:
+    """The items a batch asks votes for, in dataset order."""
+    items = Item.objects.filter(dataset_id=batch.dataset_id)
+    selection = batch.item_selection
+    if selection == ItemSelection.ALL:
+        pass
+    elif selection == ItemSelection.NEEDING_VOTES:
+        items = items.annotate(
+            n=Count("votes", filter=Q(votes__kind=batch.kind, votes__is_gold=False))
+        ).filter(n__lt=batch.assignments_per_item)
+    elif selection == ItemSelection.CURATION:
+        if batch.curation_run_id is None:
+            raise ValueError("item selection 'curation' needs a curation run")
+        items = items.filter(
+            label_issues__run_id=batch.curation_run_id,
+            label_issues__resolution__in=["open", "in_review"],
+        )
+    elif selection == ItemSelection.EXPLICIT:
+        items = items.filter(batches=batch)
+    else:
+        raise ValueError(f"unknown item selection {selection!r}")
+    return items.order_by("index").distinct()
+
+
+def gold_pool(batch: HitBatch) -> list[Item]:
+    """Items with a known answer that gold problems are drawn from (none at gold rate 0)."""
+    if batch.gold_rate <= 0:
+        return []
+    return list(
+        Item.objects.filter(dataset_id=batch.dataset_id, gold_label__isnull=False).order_by("index")
+    )
+
+
+def hit_plan(batch: HitBatch) -> list[PlannedHit]:
+    """The HITs a batch will publish, numbered from 1; the same batch always plans the same."""
+    kind = kinds.get(batch.kind)
+    built = kind.build_hits(
+        list(batch_items(batch)),
+        items_per_hit=batch.items_per_hit,
+        gold_items=gold_pool(batch),
+        gold_rate=batch.gold_rate,
+        params=batch.params or {},
+        rng=batch.uid.int % (2**63),
+    )
+    return [
+        PlannedHit(number, items, [int(g) for g in gold], batch.assignments_per_item)
+        for number, (items, gold) in enumerate(built, start=1)
+    ]
+
+
+def hit_item_ids(batch_kind: str, hit_items: list) -> list[int]:
+    """The item ids on a HIT, in page order (gold included)."""
+    return kinds.get(batch_kind).item_ids(hit_items)

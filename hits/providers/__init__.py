@@ -1,0 +1,31 @@
+"""Crowd providers: one interface (base.CrowdProvider), two marketplaces."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from hits.exceptions import ProviderError
+
+if TYPE_CHECKING:
+    from hits.models import HitBatch
+
+    from .base import CrowdProvider
+
+
+def provider_get(provider: str, environment: str) -> CrowdProvider:
+    """The provider for a (provider, environment) pair; boto3 is imported only for MTurk."""
+    if provider == "local":
+        if environment != "local":
+            raise ProviderError(f"the built-in marketplace has no environment {environment!r}")
+        from .local import LocalProvider
+
+        return LocalProvider()
+    if provider == "mturk":
+        from .mturk import MTurkProvider
+
+        return MTurkProvider(environment)
+    raise ProviderError(f"unknown provider {provider!r}")
+
+
+def provider_for(batch: HitBatch) -> CrowdProvider:
+    return provider_get(batch.provider, batch.environment)

@@ -1,0 +1,197 @@
+"""The built-in marketplace: our own site is the provider, our rows are its records.
+
+Workers arrive by link (market_views.py), take HITs there and submit to
+``/market/mturk/externalSubmit``. Approve, reject and bonus are records in our database; no money
+moves here, so there is no balance and no fee.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from annotation.models import Worker
+from annotation.submissions import stored_answers
+from hits.exceptions import ProviderError
+from hits.models import Assignment, Hit, HitBatch, WorkerNotice
+
+from .base import CrowdProvider, ProviderAssignment, ProviderHit, hit_annotation, hit_token
+
+DONE = [Assignment.Status.SUBMITTED, Assignment.Status.APPROVED, Assignment.Status.REJECTED]
+
+
+def local_hit_id(token: str) -> str:
+    """A HIT id derived from the request token: creating the same HIT twice names one HIT."""
+    return "L" + hashlib.sha256(token.encode()).hexdigest()[:31].upper()
+
+
+def assignments_tidy(hit: Hit, now: datetime) -> None:
+    """What time alone does on our marketplace: overdue work is abandoned, reviewed-late work is
+    approved automatically."""
+    batch = hit.batch
+    Assignment.objects.filter(
+        hit=hit,
+        status=Assignment.Status.ACCEPTED,
+        accepted_at__lte=now - timedelta(seconds=batch.assignment_duration_seconds),
+    ).update(status=Assignment.Status.ABANDONED)
+    Assignment.objects.filter(
+        hit=hit,
+        status=Assignment.Status.SUBMITTED,
+        submitted_at__lte=now - timedelta(seconds=batch.auto_approval_delay_seconds),
+    ).update(status=Assignment.Status.APPROVED, reviewed_at=now, review_note="auto-approved")
+
+
+def hit_counts(hit: Hit) -> tuple[int, int]:
+    """(pending, completed) assignments of a local HIT."""
+    rows = hit.assignments.aggregate(
+        pending=Count("id", filter=Q(status=Assignment.Status.ACCEPTED)),
+        completed=Count("id", filter=Q(status__in=DONE)),
+    )
+    return rows["pending"], rows["completed"]
+
+
+class LocalProvider(CrowdProvider):
+    name = "local"
+    environment = "local"
+
+    def balance(self) -> None:
+        return None
+
+    def ensure_hit_type(self, batch: HitBatch) -> str:
+        return ""
+
+    def _record(self, hit: Hit, now: datetime | None = None) -> ProviderHit:
+        now = now or timezone.now()
+        assignments_tidy(hit, now)
+        pending, completed = hit_counts(hit)
+        expired = hit.expires_at is not None and hit.expires_at <= now
+        available = 0 if expired else max(0, hit.max_assignments - pending - completed)
+        if hit.status == Hit.Status.DISPOSED:
+            status = Hit.Status.DISPOSED
+        elif available:
+            status = Hit.Status.ASSIGNABLE
+        elif pending:
+            status = Hit.Status.UNASSIGNABLE
+        else:
+            status = Hit.Status.REVIEWABLE
+        return ProviderHit(
+            hit_id=hit.provider_hit_id or local_hit_id(hit_token(hit.batch, hit.number)),
+            status=status,
+            max_assignments=hit.max_assignments,
+            expires_at=hit.expires_at,
+            annotation=hit_annotation(hit.batch, hit.number),
+            pending=pending,
+            available=available,
+            completed=completed,
+        )
+
+    def create_hit(self, batch: HitBatch, hit: Hit) -> ProviderHit:
+        now = timezone.now()
+        expires = hit.expires_at or now + timedelta(seconds=batch.lifetime_seconds)
+        return ProviderHit(
+            hit_id=local_hit_id(hit_token(batch, hit.number)),
+            status=Hit.Status.ASSIGNABLE,
+            max_assignments=hit.max_assignments,
+            expires_at=expires,
+            annotation=hit_annotation(batch, hit.number),
+            available=hit.max_assignments,
+        )
+
+    def _published(self, hit: Hit) -> Hit:
+        if not hit.provider_hit_id:
+            raise ProviderError(f"HIT {hit.number} of {hit.batch} is not published")
+        return hit
+
+    def get_hit(self, hit: Hit) -> ProviderHit:
+        return self._record(self._published(hit))
+
+    def list_hits(self) -> Iterator[ProviderHit]:
+        hits = Hit.objects.filter(batch__provider="local").exclude(provider_hit_id="")
+        for hit in hits.select_related("batch").iterator():
+            yield self._record(hit)
+
+    def list_assignments(self, hit: Hit) -> list[ProviderAssignment]:
+        assignments_tidy(self._published(hit), timezone.now())
+        return [
+            ProviderAssignment(
+                assignment_id=a.provider_assignment_id,
+                hit_id=hit.provider_hit_id,
+                status=a.status,
+                worker_pk=a.worker_id,
+                accepted_at=a.accepted_at,
+                submitted_at=a.submitted_at,
+                auto_approval_at=a.submitted_at
+                and a.submitted_at + timedelta(seconds=hit.batch.auto_approval_delay_seconds),
+                answer_fields={"answers": json.dumps(stored_answers(a))},
+            )
+            for a in hit.assignments.filter(status__in=DONE).order_by("id")
+        ]
+
+    def _reviewable(self, assignment: Assignment, done: str) -> bool:
+        """Whether the review still has to happen (False: it already did)."""
+        assignment.refresh_from_db(fields=["status"])
+        if assignment.status == done:
+            return False
+        if assignment.status != Assignment.Status.SUBMITTED:
+            raise ProviderError(
+                f"assignment {assignment.provider_assignment_id} is {assignment.status}, "
+                "not Submitted",
+                code="InvalidAssignmentState",
+            )
+        return True
+
+    def approve(self, assignment: Assignment, feedback: str = "") -> None:
+        self._reviewable(assignment, Assignment.Status.APPROVED)
+
+    def reject(self, assignment: Assignment, feedback: str) -> None:
+        if not feedback.strip():
+            raise ProviderError("a rejection needs a message for the worker")
+        self._reviewable(assignment, Assignment.Status.REJECTED)
+
+    def send_bonus(self, assignment: Assignment, amount: Decimal, reason: str, token: str) -> None:
+        if Decimal(amount) <= 0:
+            raise ProviderError(f"a bonus must be positive, not {amount}")
+        if assignment.status not in DONE:
+            raise ProviderError(
+                f"assignment {assignment.provider_assignment_id} has not been submitted"
+            )
+
+    def block_worker(self, assignment: Assignment, reason: str) -> None:
+        Worker.objects.filter(pk=assignment.worker_id).update(blocked=True)
+
+    def exclusion_type_id(self) -> str:
+        return ""
+
+    def exclude_worker(self, assignment: Assignment, reason: str) -> str:
+        return ""
+
+    def notify(self, assignments: Iterable[Assignment], subject: str, message: str) -> None:
+        worker_ids = {a.worker_id for a in assignments}
+        with transaction.atomic():
+            for worker_id in sorted(worker_ids):
+                WorkerNotice.objects.create(worker_id=worker_id, subject=subject, message=message)
+
+    def set_expiration(self, hit: Hit, expires_at: datetime) -> None:
+        self._published(hit)
+
+    def add_assignments(self, hit: Hit, count: int, token: str) -> None:
+        if count < 1:
+            raise ProviderError(f"add at least one assignment, not {count}")
+        self._published(hit)
+
+    def delete_hit(self, hit: Hit) -> None:
+        record = self._record(self._published(hit))
+        submitted = hit.assignments.filter(status=Assignment.Status.SUBMITTED).count()
+        if record.status not in (Hit.Status.REVIEWABLE, Hit.Status.DISPOSED) or submitted:
+            raise ProviderError(
+                f"HIT {hit.provider_hit_id} is {record.status} with {submitted} submitted "
+                "assignment(s) to review; it can be deleted once reviewable and reviewed",
+                code="InvalidHITState",
+            )

@@ -1,0 +1,188 @@
+"""Reads for the hits app: cost previews and the watch figures of a batch."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import Count, Q
+
+from annotation.models import Vote
+
+from .fees import CostPreview, assignment_fee, bonus_fee, cost_preview
+from .models import Assignment, Bonus, Hit, HitBatch, Provider
+from .planning import hit_item_ids, hit_plan
+from .qualifications import qualification_requirements, requires_masters
+
+DONE = [Assignment.Status.SUBMITTED, Assignment.Status.APPROVED, Assignment.Status.REJECTED]
+
+
+def batch_uses_masters(batch: HitBatch) -> bool:
+    if batch.provider != Provider.MTURK:
+        return False
+    reqs = qualification_requirements(
+        batch.qualification_preset, batch.qualification_params, batch.environment
+    )
+    return requires_masters(reqs)
+
+
+def hit_batch_cost_preview(batch: HitBatch, *, balance: Decimal | None) -> CostPreview:
+    """What launching the batch costs: from its planned HITs, else from a fresh plan."""
+    planned = list(batch.hits.values_list("max_assignments", flat=True))
+    if not planned:
+        planned = [h.max_assignments for h in hit_plan(batch)]
+    return cost_preview(
+        planned,
+        reward=batch.reward,
+        masters=batch_uses_masters(batch),
+        bonus_total=batch.bonus_budget,
+        balance=balance,
+        budget_cap=batch.budget_cap,
+        charges_fees=batch.provider == Provider.MTURK,
+    )
+
+
+@dataclass(frozen=True)
+class BatchStats:
+    """The watch figures of a batch."""
+
+    hits_by_status: dict[str, int]
+    assignments_by_status: dict[str, int]
+    hits: int
+    assignments_wanted: int
+    votes_collected: int
+    votes_needed: int
+    spent: Decimal
+    projected: Decimal
+    median_seconds: float | None
+
+    def percent(self, part: int | Decimal, whole: int | Decimal) -> int:
+        return 0 if not whole else min(100, round(100 * float(part) / float(whole)))
+
+    @property
+    def votes_percent(self) -> int:
+        return self.percent(self.votes_collected, self.votes_needed)
+
+    @property
+    def assignments_done(self) -> int:
+        return sum(self.assignments_by_status.get(s, 0) for s in DONE)
+
+    @property
+    def assignments_percent(self) -> int:
+        return self.percent(self.assignments_done, self.assignments_wanted)
+
+    @property
+    def published(self) -> int:
+        return self.hits - self.hits_by_status.get(Hit.Status.PLANNED, 0)
+
+    @property
+    def published_percent(self) -> int:
+        return self.percent(self.published, self.hits)
+
+    @property
+    def spend_percent(self) -> int:
+        return self.percent(self.spent, self.projected)
+
+
+def hit_batch_stats(batch: HitBatch) -> BatchStats:
+    hits = list(batch.hits.only("status", "items", "gold_items", "max_assignments"))
+    hits_by_status: dict[str, int] = {}
+    votes_needed = 0
+    wanted = 0
+    for h in hits:
+        hits_by_status[h.status] = hits_by_status.get(h.status, 0) + 1
+        regular = len(hit_item_ids(batch.kind, h.items)) - len(h.gold_items or [])
+        votes_needed += regular * h.max_assignments
+        wanted += h.max_assignments
+    assignments = Assignment.objects.filter(hit__batch=batch)
+    by_status = dict(
+        assignments.values_list("status").annotate(n=Count("id")).values_list("status", "n")
+    )
+    votes = Vote.objects.filter(assignment__hit__batch=batch, is_gold=False).exclude(
+        assignment__status=Assignment.Status.REJECTED
+    )
+    masters = batch_uses_masters(batch)
+    fees = batch.provider == Provider.MTURK
+    per_assignment = batch.reward
+    if fees:
+        per_assignment += assignment_fee(
+            batch.reward, max_assignments=batch.assignments_per_item, masters=masters
+        )
+    paid = Bonus.objects.filter(assignment__hit__batch=batch, paid_at__isnull=False)
+    bonus_total = Decimal("0")
+    for amount in paid.values_list("amount", flat=True):
+        bonus_total += amount + (bonus_fee(amount) if fees else Decimal("0"))
+    approved = by_status.get(Assignment.Status.APPROVED, 0)
+    outstanding = max(0, wanted - approved - by_status.get(Assignment.Status.REJECTED, 0))
+    spent = per_assignment * approved + bonus_total
+    durations = [
+        (s - a).total_seconds()
+        for a, s in assignments.filter(
+            status__in=DONE, accepted_at__isnull=False, submitted_at__isnull=False
+        ).values_list("accepted_at", "submitted_at")
+    ]
+    return BatchStats(
+        hits_by_status=hits_by_status,
+        assignments_by_status=by_status,
+        hits=len(hits),
+        assignments_wanted=wanted,
+        votes_collected=votes.count(),
+        votes_needed=votes_needed,
+        spent=spent,
+        projected=spent + per_assignment * outstanding,
+        median_seconds=statistics.median(durations) if durations else None,
+    )
+
+
+def assignment_gold_accuracy(assignment: Assignment) -> float | None:
+    """Share of the assignment's gold problems answered right; None without gold problems."""
+    golds = list(
+        assignment.votes.filter(is_gold=True, item__gold_label__isnull=False).select_related("item")
+    )
+    if not golds:
+        return None
+    return sum(gold_vote_correct(v) for v in golds) / len(golds)
+
+
+def gold_vote_correct(vote: Vote) -> bool:
+    """Whether a vote on a gold item agrees with the item's known label, by task kind."""
+    gold = vote.item.gold_label
+    if vote.kind == "verify":
+        return vote.answer == (0 if vote.shown_label == gold else 2)
+    if vote.kind == "complementary":
+        return vote.answer != gold
+    if vote.kind == "select":
+        return bool(vote.answer) == (vote.shown_label == gold)
+    if vote.kind == "review":
+        shown, suggested = vote.shown_label, vote.suggested_label
+        return {
+            0: gold == shown and gold != suggested,
+            1: gold == suggested and gold != shown,
+            2: gold in (shown, suggested),
+            3: gold not in (shown, suggested),
+        }.get(vote.answer, False)
+    return False
+
+
+def assignments_submitted(batch: HitBatch):
+    return Assignment.objects.filter(
+        hit__batch=batch, status=Assignment.Status.SUBMITTED
+    ).select_related("hit__batch", "worker")
+
+
+def batch_item_vote_counts(batch: HitBatch) -> dict[int, int]:
+    """Per item on the batch's HITs: non-gold votes from assignments not rejected."""
+    rows = (
+        Vote.objects.filter(assignment__hit__batch=batch, is_gold=False)
+        .exclude(assignment__status=Assignment.Status.REJECTED)
+        .values("item_id")
+        .annotate(n=Count("id"))
+    )
+    return {r["item_id"]: r["n"] for r in rows}
+
+
+def open_batches():
+    return HitBatch.objects.filter(
+        Q(status=HitBatch.Status.OPEN) | Q(status=HitBatch.Status.LAUNCHING)
+    )
