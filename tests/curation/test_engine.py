@@ -92,6 +92,16 @@ def test_blockwise_knn_equals_brute_force(precision, block_size):
     np.testing.assert_allclose(sims, want_sims, atol=1e-5)
 
 
+def test_half_precision_shortlist_falls_back_to_float32_on_near_ties():
+    # Directions differing by ~1e-4 are indistinguishable in bfloat16, so the shortlist cannot
+    # prove its answer and every row is recomputed in float32: still the exact neighbours.
+    rng = np.random.default_rng(2)
+    feats = (np.ones((200, 16)) + rng.normal(scale=1e-3, size=(200, 16))).astype(np.float32)
+    idx, _ = knn_cosine(feats, k=3, device="cpu", precision="bfloat16", block_size=64)
+    exact, _ = knn_cosine(feats, k=3, device="cpu", precision="float32")
+    np.testing.assert_array_equal(idx, exact)
+
+
 def test_knn_excludes_self_but_keeps_duplicates():
     feats = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.6, 0.8]], dtype=np.float32)
     idx, sims = knn_cosine(feats, k=1, device="cpu")
