@@ -244,3 +244,13 @@ class Market:
 def market(live_server, settings):
     settings.SITE_URL = live_server.url
     return Market(live_server.url)
+
+
+@pytest.fixture
+def do_task_page():
+    """Do a HIT on its task page (already opened at ``url``) with a valid answer everywhere."""
+
+    def do(browser: Browser, url: str, hit: Hit, answer: int = 0) -> dict:
+        return simulate_worker_submit(browser, url, hit_answers(hit, answer))
+
+    return do
