@@ -1,0 +1,537 @@
+"""The researcher's side in the admin: batches with a launch preview, watch panels, review
+actions. Every action calls one service; the ones that reach a provider run as Celery tasks,
+enqueued once the request's transaction commits."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.db import models
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+
+from .exceptions import HitsError
+from .models import Assignment, Bonus, Hit, HitBatch, WorkerExclusion, WorkerNotice
+from .selectors import assignment_gold_accuracy, hit_batch_stats
+from .services import (
+    LIVE_PERMISSION,
+    enqueue_on_commit,
+    hit_batch_launch,
+    hit_batch_preview,
+    hit_batch_repost,
+)
+from .templatetags.hits_admin import badge
+
+CONFIG_FIELDS = (
+    "name",
+    "dataset",
+    "kind",
+    "params",
+    "item_selection",
+    "items",
+    "curation_run",
+    "provider",
+    "environment",
+    "title",
+    "description",
+    "keywords",
+    "reward",
+    "assignments_per_item",
+    "items_per_hit",
+    "gold_rate",
+    "bonus_budget",
+    "budget_cap",
+    "lifetime_seconds",
+    "assignment_duration_seconds",
+    "auto_approval_delay_seconds",
+    "qualification_preset",
+    "qualification_params",
+)
+
+
+def bar(done: int | float, total: int | float, label: str, color: str = "#1976d2") -> str:
+    pct = 0 if not total else min(100, round(100 * float(done) / float(total)))
+    return format_html(
+        '<div style="margin:.3em 0"><div style="font-size:.9em">{}</div>'
+        '<div style="background:#e0e0e0;border-radius:.3em;height:1.1em;width:100%;max-width:32em">'
+        '<div style="background:{};height:100%;width:{}%;border-radius:.3em"></div></div></div>',
+        label,
+        color,
+        pct,
+    )
+
+
+@admin.register(HitBatch)
+class HitBatchAdmin(admin.ModelAdmin):
+    list_display = ["env", "name", "dataset", "kind", "status", "votes_bar", "created_at"]
+    list_filter = ["environment", "provider", "status", "kind"]
+    search_fields = ["name", "title"]
+    filter_horizontal = ["items"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    readonly_fields = [
+        "uid",
+        "status",
+        "watch",
+        "job",
+        "error",
+        "hit_type_id",
+        "launched_at",
+        "launched_by",
+        "market_link",
+    ]
+    actions = [
+        "preview_and_launch",
+        "sync_now",
+        "approve_all_submitted",
+        "auto_review",
+        "extend_one_day",
+        "expire_now",
+        "repost_unfinished",
+        "clean_up_orphans",
+    ]
+    fieldsets = [
+        (None, {"fields": ["status", "watch", "job", "error", "market_link"]}),
+        (
+            "Task",
+            {
+                "fields": [
+                    "name",
+                    "dataset",
+                    "kind",
+                    "params",
+                    "item_selection",
+                    "items",
+                    "curation_run",
+                ]
+            },
+        ),
+        ("Where", {"fields": ["provider", "environment"]}),
+        ("What workers see", {"fields": ["title", "description", "keywords"]}),
+        (
+            "Money and size",
+            {
+                "fields": [
+                    "reward",
+                    "assignments_per_item",
+                    "items_per_hit",
+                    "gold_rate",
+                    "bonus_budget",
+                    "budget_cap",
+                ]
+            },
+        ),
+        (
+            "Time",
+            {
+                "fields": [
+                    "lifetime_seconds",
+                    "assignment_duration_seconds",
+                    "auto_approval_delay_seconds",
+                ]
+            },
+        ),
+        ("Qualifications", {"fields": ["qualification_preset", "qualification_params"]}),
+        ("Review rules", {"fields": ["review_rules"]}),
+        (
+            "Built-in marketplace",
+            {
+                "fields": [
+                    "invite_code",
+                    "worker_id_param",
+                    "max_hits_per_worker",
+                    "completion_code",
+                    "completion_redirect_url",
+                ]
+            },
+        ),
+        ("Provider", {"fields": ["uid", "hit_type_id", "launched_at", "launched_by"]}),
+    ]
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(self.readonly_fields)
+        if obj is not None and obj.status != HitBatch.Status.DRAFT:
+            # Launched: the provider holds these now; change them by re-posting.
+            fields += list(CONFIG_FIELDS)
+        return fields
+
+    @admin.display(description="env", ordering="environment")
+    def env(self, obj):
+        return badge(obj.environment)
+
+    @admin.display(description="votes")
+    def votes_bar(self, obj):
+        if obj.status == HitBatch.Status.DRAFT:
+            return "—"
+        s = hit_batch_stats(obj)
+        return bar(s.votes_collected, s.votes_needed, f"{s.votes_collected} / {s.votes_needed}")
+
+    @admin.display(description="progress")
+    def watch(self, obj):
+        if obj is None or obj.pk is None or obj.status == HitBatch.Status.DRAFT:
+            return "Not launched yet: use “Preview and launch”."
+        s = hit_batch_stats(obj)
+        a = s.assignments_by_status
+        median = "—" if s.median_seconds is None else f"{s.median_seconds:.0f} s"
+        parts = [
+            bar(s.published, s.hits, f"HITs published: {s.published} / {s.hits}", "#546e7a"),
+            bar(
+                s.assignments_done,
+                s.assignments_wanted,
+                f"Assignments done: {s.assignments_done} / {s.assignments_wanted} "
+                f"(accepted {a.get('Accepted', 0)}, submitted {a.get('Submitted', 0)}, "
+                f"approved {a.get('Approved', 0)}, rejected {a.get('Rejected', 0)}, "
+                f"returned or abandoned {a.get('Returned', 0) + a.get('Abandoned', 0)})",
+            ),
+            bar(
+                s.votes_collected,
+                s.votes_needed,
+                f"Votes collected: {s.votes_collected} / {s.votes_needed}",
+                "#2e7d32",
+            ),
+            bar(
+                s.spent,
+                s.projected,
+                f"Spent ${s.spent:.2f} of a projected ${s.projected:.2f}",
+                "#b71c1c",
+            ),
+        ]
+        hits = ", ".join(f"{k}: {v}" for k, v in sorted(s.hits_by_status.items()))
+        return format_html(
+            "{}<div>HITs by status: {}</div><div>Median time per assignment: {}</div>",
+            format_html_join("", "{}", ((p,) for p in parts)),
+            hits or "—",
+            median,
+        )
+
+    @admin.display(description="background job")
+    def job(self, obj):
+        p = obj.progress or {}
+        if not p:
+            return "—"
+        total = p.get("total") or 0
+        label = f"{p.get('job', 'job')}: {p.get('done', 0)} / {total}"
+        if p.get("finished"):
+            label += " (finished)"
+        if p.get("error"):
+            label += f" — {p['error']}"
+        return format_html(
+            "{}<div>updated {}</div>", bar(p.get("done", 0), total, label), p.get("updated_at", "")
+        )
+
+    @admin.display(description="worker link")
+    def market_link(self, obj):
+        if obj is None or obj.pk is None or obj.provider != "local":
+            return "—"
+        url = settings.SITE_URL.rstrip("/") + reverse("market:batch", args=[obj.uid])
+        if obj.worker_id_param:
+            url += f"?{obj.worker_id_param}={{{{%{obj.worker_id_param}%}}}}"
+        return format_html("<code>{}</code>", url)
+
+    # --- launch ---------------------------------------------------------------------------
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:pk>/launch/",
+                self.admin_site.admin_view(self.launch_view),
+                name="hits_hitbatch_launch",
+            ),
+            *super().get_urls(),
+        ]
+
+    def launch_view(self, request, pk: int):
+        """The launch preview; a POST launches (live needs the box ticked and the permission)."""
+        batch = get_object_or_404(HitBatch, pk=pk)
+        if not self.has_change_permission(request, batch):
+            return redirect("admin:hits_hitbatch_changelist")
+        live = batch.environment == "live"
+        can_live = request.user.has_perm(LIVE_PERMISSION)
+        if request.method == "POST":
+            try:
+                hit_batch_launch(
+                    batch, user=request.user, confirm_live=request.POST.get("confirm_live") == "yes"
+                )
+            except HitsError as exc:
+                self.message_user(request, f"Not launched: {exc}", messages.ERROR)
+            else:
+                self.message_user(
+                    request, f"Launching {batch.name}: HITs are being published.", messages.SUCCESS
+                )
+                return redirect("admin:hits_hitbatch_change", batch.pk)
+        preview, error = None, ""
+        try:
+            preview = hit_batch_preview(batch)
+        except (HitsError, ValueError) as exc:
+            error = str(exc)
+        return render(
+            request,
+            "admin/hits/hitbatch/launch.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "original": batch,
+                "batch": batch,
+                "preview": preview,
+                "error": error,
+                "live": live,
+                "can_live": can_live,
+                "title": f"Launch {batch.name}",
+            },
+        )
+
+    @admin.action(description="Preview and launch (one batch)")
+    def preview_and_launch(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Pick exactly one batch to launch.", messages.WARNING)
+            return None
+        return redirect("admin:hits_hitbatch_launch", queryset.get().pk)
+
+    # --- background actions ----------------------------------------------------------------
+
+    def _enqueue(self, request, queryset, task: str, what: str, *args) -> None:
+        for batch in queryset:
+            enqueue_on_commit(task, batch.pk, *args)
+        self.message_user(request, f"{what}: queued for {queryset.count()} batch(es).")
+
+    @admin.action(description="Sync assignments from the provider now")
+    def sync_now(self, request, queryset):
+        self._enqueue(request, queryset, "hit_batch_sync_task", "Sync")
+
+    @admin.action(description="Approve all submitted assignments")
+    def approve_all_submitted(self, request, queryset):
+        self._enqueue(request, queryset, "hit_batch_approve_submitted_task", "Approve all")
+
+    @admin.action(description="Apply the review rules (auto-approve / reject / soft-block)")
+    def auto_review(self, request, queryset):
+        self._enqueue(request, queryset, "hit_batch_auto_review_task", "Review rules")
+
+    @admin.action(description="Extend by one day")
+    def extend_one_day(self, request, queryset):
+        self._enqueue(request, queryset, "hit_batch_extend_task", "Extend", 24 * 3600)
+
+    @admin.action(description="Expire now")
+    def expire_now(self, request, queryset):
+        self._enqueue(request, queryset, "hit_batch_expire_task", "Expire")
+
+    @admin.action(description="Clean up orphaned HITs at the provider")
+    def clean_up_orphans(self, request, queryset):
+        pairs = set(queryset.values_list("provider", "environment"))
+        for provider, env in pairs:
+            enqueue_on_commit("hits_orphans_cleanup_task", provider, env)
+        self.message_user(request, f"Clean-up queued for {len(pairs)} environment(s).")
+
+    @admin.action(description="Re-post the unfinished items as a new draft batch")
+    def repost_unfinished(self, request, queryset):
+        for batch in queryset:
+            try:
+                new = hit_batch_repost(batch)
+            except HitsError as exc:
+                self.message_user(request, f"{batch.name}: {exc}", messages.ERROR)
+                continue
+            if new is None:
+                self.message_user(request, f"{batch.name}: every item has its votes.")
+            else:
+                url = reverse("admin:hits_hitbatch_change", args=[new.pk])
+                self.message_user(
+                    request,
+                    format_html(
+                        '{}: <a href="{}">{}</a> drafted with {} items.',
+                        batch.name,
+                        url,
+                        new.name,
+                        new.items.count(),
+                    ),
+                )
+
+
+@admin.register(Hit)
+class HitAdmin(admin.ModelAdmin):
+    list_display = [
+        "number",
+        "env",
+        "batch",
+        "status",
+        "provider_hit_id",
+        "max_assignments",
+        "expires_at",
+    ]
+    list_filter = ["batch__environment", "status", "batch"]
+    search_fields = ["provider_hit_id"]
+    readonly_fields = [f.name for f in Hit._meta.fields]
+
+    @admin.display(description="env", ordering="batch__environment")
+    def env(self, obj):
+        return badge(obj.batch.environment)
+
+    def has_add_permission(self, request):
+        return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("batch")
+
+
+class RejectForm(forms.Form):
+    message = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 70}),
+        initial="Sorry: your answers on {batch} (HIT {hit}) did not meet the quality bar.",
+        help_text="Workers see this. Placeholders: {batch}, {hit}.",
+    )
+
+
+class BonusForm(forms.Form):
+    amount = forms.DecimalField(min_value=Decimal("0.01"), max_digits=8, decimal_places=2)
+    reason = forms.CharField(initial="Thank you for careful work.")
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(initial="Answers did not meet the quality bar.")
+
+
+@admin.register(Assignment)
+class AssignmentAdmin(admin.ModelAdmin):
+    list_display = [
+        "provider_assignment_id",
+        "env",
+        "batch",
+        "hit_number",
+        "worker",
+        "status",
+        "submitted_at",
+        "seconds",
+        "gold",
+        "review_note",
+    ]
+    list_filter = ["status", "hit__batch__environment", "hit__batch"]
+    search_fields = ["provider_assignment_id"]
+    readonly_fields = [f.name for f in Assignment._meta.fields]
+    actions = ["approve", "reject", "bonus", "block_worker", "soft_block_worker"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("hit__batch", "worker")
+
+    @admin.display(description="env", ordering="hit__batch__environment")
+    def env(self, obj):
+        return badge(obj.hit.batch.environment)
+
+    @admin.display(description="batch", ordering="hit__batch")
+    def batch(self, obj):
+        return obj.hit.batch.name
+
+    @admin.display(description="HIT")
+    def hit_number(self, obj):
+        return obj.hit.number
+
+    @admin.display(description="time")
+    def seconds(self, obj):
+        if obj.accepted_at and obj.submitted_at:
+            return f"{(obj.submitted_at - obj.accepted_at).total_seconds():.0f} s"
+        return "—"
+
+    @admin.display(description="gold")
+    def gold(self, obj):
+        acc = assignment_gold_accuracy(obj)
+        return "—" if acc is None else f"{acc:.0%}"
+
+    def _form_action(self, request, queryset, form_class, title: str, run) -> object:
+        """An action that asks for a message (or amount) on an intermediate page first."""
+        if "apply" in request.POST:
+            form = form_class(request.POST)
+            if form.is_valid():
+                n = run(list(queryset.values_list("pk", flat=True)), form.cleaned_data)
+                self.message_user(request, f"{title}: queued for {n} assignment(s).")
+                return None
+        else:
+            form = form_class()
+        envs = sorted(set(queryset.values_list("hit__batch__environment", flat=True)))
+        return render(
+            request,
+            "admin/hits/action_form.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "title": title,
+                "form": form,
+                "queryset": queryset,
+                "action": request.POST.get("action"),
+                "hits_env": envs[0] if len(envs) == 1 else None,
+                "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+            },
+        )
+
+    @admin.action(description="Approve selected")
+    def approve(self, request, queryset):
+        n = 0
+        for a in queryset.filter(status=Assignment.Status.SUBMITTED):
+            enqueue_on_commit("assignment_approve_task", a.pk)
+            n += 1
+        self.message_user(request, f"Approval queued for {n} submitted assignment(s).")
+
+    @admin.action(description="Reject selected (with a message)")
+    def reject(self, request, queryset):
+        def run(ids, data):
+            enqueue_on_commit("assignments_reject_task", ids, data["message"])
+            return len(ids)
+
+        return self._form_action(
+            request, queryset.filter(status="Submitted"), RejectForm, "Reject", run
+        )
+
+    @admin.action(description="Pay a bonus")
+    def bonus(self, request, queryset):
+        def run(ids, data):
+            for pk in ids:
+                enqueue_on_commit("assignment_bonus_task", pk, str(data["amount"]), data["reason"])
+            return len(ids)
+
+        return self._form_action(request, queryset, BonusForm, "Bonus", run)
+
+    @admin.action(description="Block the workers (at the provider)")
+    def block_worker(self, request, queryset):
+        def run(ids, data):
+            for pk in ids:
+                enqueue_on_commit("assignment_block_worker_task", pk, data["reason"])
+            return len(ids)
+
+        return self._form_action(request, queryset, ReasonForm, "Block", run)
+
+    @admin.action(description="Soft-block the workers (no more of our HITs)")
+    def soft_block_worker(self, request, queryset):
+        def run(ids, data):
+            for pk in ids:
+                enqueue_on_commit("assignment_exclude_worker_task", pk, data["reason"])
+            return len(ids)
+
+        return self._form_action(request, queryset, ReasonForm, "Soft-block", run)
+
+
+@admin.register(Bonus)
+class BonusAdmin(admin.ModelAdmin):
+    list_display = ["assignment", "env", "amount", "reason", "paid_at", "created_at"]
+    list_filter = ["assignment__hit__batch__environment"]
+    readonly_fields = [f.name for f in Bonus._meta.fields]
+
+    @admin.display(description="env")
+    def env(self, obj):
+        return badge(obj.assignment.hit.batch.environment)
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(WorkerExclusion)
+class WorkerExclusionAdmin(admin.ModelAdmin):
+    list_display = ["worker", "reason", "qualification_type_id", "created_at"]
+    readonly_fields = ["worker", "qualification_type_id", "created_at"]
+
+
+@admin.register(WorkerNotice)
+class WorkerNoticeAdmin(admin.ModelAdmin):
+    list_display = ["worker", "subject", "created_at", "seen_at"]
+    readonly_fields = ["worker", "created_at", "seen_at"]

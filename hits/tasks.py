@@ -54,6 +54,14 @@ def hit_batch_auto_review_task(batch_id: int) -> dict:
 
 
 @shared_task
+def assignment_approve_task(assignment_id: int, feedback: str = "") -> None:
+    from .models import Assignment
+    from .services import assignment_approve
+
+    assignment_approve(Assignment.objects.get(pk=assignment_id), feedback=feedback)
+
+
+@shared_task
 def assignments_reject_task(assignment_ids: list[int], template: str) -> int:
     from .services import assignments_reject
 

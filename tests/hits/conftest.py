@@ -22,6 +22,16 @@ from hits.providers.mturk import _client
 
 
 @pytest.fixture(autouse=True)
+def no_real_mturk(settings):
+    """No test can reach Amazon: unless a test points them at the local endpoint, both
+    environments lead to a closed local port."""
+    settings.MTURK_ENDPOINTS = {
+        "sandbox": "http://127.0.0.1:9/no-sandbox/",
+        "live": "http://127.0.0.1:9/no-live/",
+    }
+
+
+@pytest.fixture(autouse=True)
 def aws_env(monkeypatch, tmp_path):
     """Dummy credentials through boto3's default chain; no profile of the machine is read."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDTESTING")

@@ -185,9 +185,9 @@ def test_an_environment_pointed_at_the_other_hosts_endpoint_is_refused(settings,
 
 
 def test_default_endpoints_are_amazons():
-    from django.conf import settings
+    from annotation import settings as configured
 
-    assert settings.MTURK_ENDPOINTS == {
+    assert configured.MTURK_ENDPOINTS == {
         "sandbox": "https://mturk-requester-sandbox.us-east-1.amazonaws.com",
         "live": "https://mturk-requester.us-east-1.amazonaws.com",
     }

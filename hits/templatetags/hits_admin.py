@@ -1,0 +1,95 @@
+"""The environment banner every admin page of the hits app carries (SANDBOX / LIVE / LOCAL)."""
+
+from __future__ import annotations
+
+from django import template
+from django.db.models import Count
+from django.utils.html import format_html, format_html_join
+
+from hits.models import Assignment, Bonus, Environment, Hit, HitBatch
+
+register = template.Library()
+
+COLORS = {
+    Environment.LIVE: ("#b71c1c", "#fff"),
+    Environment.SANDBOX: ("#ffb300", "#000"),
+    Environment.LOCAL: ("#2e7d32", "#fff"),
+}
+NOTES = {
+    Environment.LIVE: "real workers, real money",
+    Environment.SANDBOX: "MTurk sandbox: no money moves",
+    Environment.LOCAL: "built-in marketplace",
+}
+# How each model of the app reaches its batch's environment.
+ENV_PATH = {
+    HitBatch: "environment",
+    Hit: "batch__environment",
+    Assignment: "hit__batch__environment",
+    Bonus: "assignment__hit__batch__environment",
+}
+
+
+def badge(env: str, size: str = "1em") -> str:
+    bg, fg = COLORS.get(env, ("#555", "#fff"))
+    return format_html(
+        '<span class="hits-env hits-env-{}" style="background:{};color:{};font-weight:bold;'
+        'padding:.15em .6em;border-radius:.25em;font-size:{};letter-spacing:.05em">{}</span>',
+        env,
+        bg,
+        fg,
+        size,
+        env.upper(),
+    )
+
+
+@register.filter
+def env_badge(env: str) -> str:
+    return badge(env)
+
+
+def _object_env(obj) -> str | None:
+    if isinstance(obj, HitBatch):
+        return obj.environment
+    if isinstance(obj, Hit):
+        return obj.batch.environment
+    if isinstance(obj, Assignment):
+        return obj.hit.batch.environment
+    if isinstance(obj, Bonus):
+        return obj.assignment.hit.batch.environment
+    return None
+
+
+@register.simple_tag(takes_context=True)
+def env_banner(context) -> str:
+    """One object's environment in large type, or the environments a list page shows."""
+    env = context.get("hits_env") or _object_env(context.get("original") or context.get("object"))
+    if env:
+        bg, fg = COLORS.get(env, ("#555", "#fff"))
+        return format_html(
+            '<div class="hits-env-banner" style="background:{};color:{};padding:.6em 1em;'
+            'margin:0 0 1em;font-size:1.4em;font-weight:bold;border-radius:.3em">'
+            "{} — {}</div>",
+            bg,
+            fg,
+            env.upper(),
+            NOTES.get(env, ""),
+        )
+    cl = context.get("cl")
+    qs = cl.queryset if cl is not None else context.get("queryset")
+    if qs is not None and getattr(qs, "model", None) in ENV_PATH:
+        field = ENV_PATH[qs.model]
+        counts = sorted(
+            qs.order_by().values_list(field).annotate(n=Count("pk")).values_list(field, "n")
+        )
+    else:
+        counts = sorted(HitBatch.objects.values_list("environment").annotate(n=Count("pk")))
+    if not counts:
+        return format_html(
+            '<div class="hits-env-banner" style="padding:.5em 0">{}</div>',
+            "Environment: no batches yet",
+        )
+    return format_html(
+        '<div class="hits-env-banner" style="padding:.5em 0;font-size:1.2em">'
+        "Environments on this page: {}</div>",
+        format_html_join(" ", "{} ({})", ((badge(env, "1.1em"), n) for env, n in counts)),
+    )
