@@ -458,10 +458,9 @@ def find_issues_knn(
     if neighbors is None:
         if features is None:
             raise ValueError("features must be given when neighbors is None, got None")
-        feats = np.asarray(features) if not isinstance(features, torch.Tensor) else features
-        if feats.ndim != 2:
-            raise ValueError(f"features must be 2-D (N, D), got shape {tuple(feats.shape)}")
-        check_same_length(n, np.empty((feats.shape[0], 0)), name="features", expected_from="labels")
+        shape = tuple(features.shape) if hasattr(features, "shape") else np.shape(features)
+        if len(shape) != 2 or shape[0] != n:
+            raise ValueError(f"features must be (N={n}, D) to match labels, got shape {shape}")
         idx, sim = knn_cosine(features, k=pool, device=device)
     else:
         idx, sim = (np.asarray(a) for a in neighbors)
@@ -505,7 +504,8 @@ def find_issues_knn(
         disagreement += np.where(kept, 1.0 - vote_given, 0.0)
 
     frequency = flagged_count / np.maximum(kept_count, 1)
-    full_soft = _soft_votes(idx, sim, np.cumsum(np.ones_like(idx), axis=1) <= k, given, num)
+    first_k = np.broadcast_to(np.arange(idx.shape[1]) < k, idx.shape)
+    full_soft = _soft_votes(idx, sim, first_k, given, num)
     never = kept_count == 0
     score = np.where(never, 1.0 - full_soft[rows, given], disagreement / np.maximum(kept_count, 1))
     flagged = frequency > threshold
