@@ -4,8 +4,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from annotation.models import Dataset, Item, Vote
-
 
 @pytest.fixture(autouse=True)
 def media_root(settings, tmp_path):
@@ -53,6 +51,8 @@ def make_climage(tmp_path, rng):
 @pytest.fixture
 def db_state(media_root):
     """What a refused import must leave untouched: row counts and stored files."""
+
+    from annotation.models import Dataset, Item, Vote
 
     def state() -> tuple:
         root = Path(media_root)
