@@ -192,3 +192,33 @@ class AggregatedLabel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.method} label {self.label} on {self.item_id}"
+
+
+class AggregationRun(models.Model):
+    """One aggregation of a dataset's votes of one kind: what ran, how far it got, what it wrote."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="aggregation_runs")
+    kind = models.CharField(max_length=16, choices=TaskKind.choices)
+    methods = models.JSONField(default=list, help_text="Method names, as stored on the labels.")
+    options = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    progress = models.FloatField(default=0.0, help_text="0..1")
+    num_items = models.PositiveIntegerField(default=0, help_text="Items with votes of the kind.")
+    num_votes = models.PositiveIntegerField(default=0)
+    num_labels = models.PositiveIntegerField(default=0, help_text="Label rows written.")
+    message = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"aggregate {self.dataset_id}/{self.kind} ({self.status})"
