@@ -51,7 +51,7 @@ class Answer:
 
 @dataclass(frozen=True)
 class Choice:
-    value: int
+    value: str
     text: str
     key: str
     hint: str = ""
@@ -59,13 +59,14 @@ class Choice:
 
 @dataclass
 class Problem:
-    """One item as the page shows it."""
+    """One item as the page shows it. Numbers are kept as text: the template engine would
+    otherwise localize each of them, which is most of the cost of a 200-image page."""
 
-    number: int
-    item_id: int
+    number: str
+    item_id: str
     image_url: str
-    width: int
-    height: int
+    width: str
+    height: str
     choices: list[Choice] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -177,7 +178,7 @@ def display_size(item: Item, size: int) -> tuple[int, int]:
 
 def problem_for(number: int, item: Item, size: int = IMAGE_SIZE, **extra) -> Problem:
     w, h = display_size(item, size)
-    return Problem(number, item.pk, image_url(item, size), w, h, extra=extra)
+    return Problem(str(number), str(item.pk), image_url(item, size), str(w), str(h), extra=extra)
 
 
 def class_name(dataset: Dataset, label: int | None) -> str:
@@ -239,8 +240,8 @@ def example_view(item: Item, dataset: Dataset, *, size: int = EXAMPLE_SIZE) -> d
     cls = item.gold_label if item.gold_label is not None else current_label(item)
     return {
         "url": image_url(item, size),
-        "width": w,
-        "height": h,
+        "width": str(w),
+        "height": str(h),
         "label": cls,
         "name": class_name(dataset, cls),
     }

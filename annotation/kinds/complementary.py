@@ -86,7 +86,7 @@ class Complementary(FlatKind):
         for number, item_id in enumerate(ids, start=1):
             problem = problem_for(number, rows[item_id])
             problem.choices = [
-                Choice(label, class_name(dataset, label), str(n))
+                Choice(str(label), class_name(dataset, label), str(n))
                 for n, label in enumerate(self.candidates_for(hit, assignment, item_id), 1)
             ]
             problems.append(problem)

@@ -147,10 +147,10 @@ class Review(FlatKind):
             ]
             problem = problem_for(number, item, given=g, suggested=s, refs=refs)
             problem.choices = [
-                Choice(0, g, "1", "the given label"),
-                Choice(1, s, "2", "the suggested label"),
-                Choice(2, "Both", "3", "the image fits both"),
-                Choice(3, "Neither", "4", "it is something else"),
+                Choice("0", g, "1", "the given label"),
+                Choice("1", s, "2", "the suggested label"),
+                Choice("2", "Both", "3", "the image fits both"),
+                Choice("3", "Neither", "4", "it is something else"),
             ]
             problems.append(problem)
         return {

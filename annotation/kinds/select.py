@@ -18,6 +18,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
+from ..models import Item
 from .base import (
     THUMB_SIZE,
     Answer,
@@ -174,7 +175,7 @@ class Select:
         foreign = [i for i in answers if i not in set(ids)]
         if foreign:
             raise ValidationError(f"items {sorted(foreign)[:10]} are not on this HIT")
-        rows = hit_item_rows(ids)
+        existing = set(Item.objects.filter(pk__in=ids).values_list("pk", flat=True))
         gold = {int(g) for g in hit.gold_items or ()}
         votes = []
         for number, group in enumerate(hit.items, start=1):
@@ -188,7 +189,7 @@ class Select:
                     raise ValidationError(
                         f"task {number}: answer {ans.answer} for image {item_id} is not 0 or 1"
                     )
-                if item_id not in rows:
+                if item_id not in existing:
                     raise ValidationError(f"task {number}: item {item_id} no longer exists")
                 chosen += ans.answer
                 votes.append(

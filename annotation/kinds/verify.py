@@ -101,7 +101,7 @@ class Verify(FlatKind):
             item = rows[item_id]
             label = shown_label(entry, item)
             problem = problem_for(number, item, shown=class_name(dataset, label))
-            problem.choices = [Choice(v, text, str(v + 1)) for v, text in CHOICES]
+            problem.choices = [Choice(str(v), text, str(v + 1)) for v, text in CHOICES]
             problems.append(problem)
         examples = examples_by_class(hit, per_class=1)
         pair = None

@@ -39,8 +39,10 @@ def td():
     return _load_taskdata()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    """One Chromium per module; closed before other modules start their own Playwright
+    (two sync Playwright instances cannot share the thread's event loop)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -151,3 +153,13 @@ def screenshot(browser):
         return widths
 
     return shoot
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Example picks are cached per batch id, and ids repeat across tests' databases."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

@@ -28,3 +28,13 @@ def td():
 @pytest.fixture
 def shapes(db):
     return taskdata.make_dataset()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Example picks are cached per batch id, and ids repeat across tests' databases."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

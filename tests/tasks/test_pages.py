@@ -181,3 +181,26 @@ def test_select_page_shows_attributes_and_examples(client, shapes, td):
     assert "Color: <b>Navy</b>" in html and "Style: <b>filled</b>" in html
     assert "Matches" in html and "Does not match" in html
     assert "at least 3" in html
+
+
+def test_raw_worker_id_reaches_no_log_and_no_row(client, shapes, td, caplog):
+    import io
+    import logging
+
+    from django.core.management import call_command
+
+    caplog.set_level(logging.DEBUG)
+    hit = td.make_hit(shapes, "verify")
+    data = page_data(working(client, hit))
+    working(client, hit, workerId="SOMEONE-ELSE-RAW")  # refused: another worker
+    a = Assignment.objects.get()
+    client.post(
+        f"/task/{hit.pk}/submit/",
+        {"token": data["token"], "answers": td.valid_answers(hit, a)},
+        content_type="application/json",
+    )
+    dump = io.StringIO()
+    call_command("dumpdata", "annotation", "hits", stdout=dump)
+    for text in (caplog.text, dump.getvalue()):
+        assert RAW_WORKER not in text and "SOMEONE-ELSE-RAW" not in text
+    assert a.votes.count() == 20
