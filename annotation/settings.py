@@ -224,4 +224,8 @@ MARKET_WORKER_COOKIE = "market_worker"
 LOCALTURK_AUTO_CREATE_WORKERS = env.bool("LOCALTURK_AUTO_CREATE_WORKERS", default=EMBEDDED)
 CELERY_BEAT_SCHEDULE = {
     "hits-sync-open-batches": {"task": "hits.tasks.hit_batches_sync_task", "schedule": 60.0},
+    "curation-resolve-reviews": {
+        "task": "curation.tasks.curation_runs_resolve_task",
+        "schedule": 300.0,
+    },
 }
