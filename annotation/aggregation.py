@@ -1328,3 +1328,73 @@ def worker_quality(
         one_answer=one_answer,
         spammer=too_fast | one_answer,
     )
+
+
+# --------------------------------------------------------------------------- methods by name
+
+CATEGORICAL_METHODS = (
+    "majority", "dawid_skene", "one_coin", "mace", "gold_weighted", "consensus", "strict",
+)  # fmt: skip
+
+
+def strict_vote(votes: VoteTable, *, num_classes: int) -> Aggregate:
+    """Unanimity: an item gets a label only when every one of its votes names that class.
+
+    Returns:
+        Aggregate with labels (N,) (-1 = any disagreement or no votes), probs (N, K) vote shares.
+    Raises:
+        ValueError: as :func:`majority_vote`.
+    """
+    agg = majority_vote(votes, num_classes=num_classes, tie="unresolved")
+    labels = np.where(agg.probs.max(axis=1) >= 1.0 - 1e-12, agg.labels, -1).astype(np.int64)
+    return _finish(agg.probs, labels, "strict")
+
+
+def aggregate_by_name(
+    votes: VoteTable,
+    method: str,
+    *,
+    num_classes: int,
+    k: int = 3,
+    n: int | None = None,
+    gold_items: ArrayLike | None = None,
+    gold_labels: ArrayLike | None = None,
+    seed: int = 0,
+) -> Aggregate:
+    """Run one of :data:`CATEGORICAL_METHODS` on class votes; the one switch for command/service.
+
+    Args:
+        votes: the vote table (labels are class indices).
+        method: a name in :data:`CATEGORICAL_METHODS`.
+        num_classes: K >= 2.
+        k, n: the ``consensus`` rule's k-of-n.
+        gold_items, gold_labels: (G,) gold items and labels, needed by ``gold_weighted``.
+        seed: tie-breaking seed for ``majority`` and ``gold_weighted``.
+    Returns:
+        The method's Aggregate.
+    Raises:
+        ValueError: an unknown method, ``gold_weighted`` without gold, or the method's own errors.
+    """
+    if method == "majority":
+        return majority_vote(votes, num_classes=num_classes, seed=seed)
+    if method == "dawid_skene":
+        return dawid_skene(votes, num_classes=num_classes)
+    if method == "one_coin":
+        return one_coin(votes, num_classes=num_classes)
+    if method == "mace":
+        return mace(votes, num_classes=num_classes)
+    if method == "consensus":
+        return consensus(votes, num_classes=num_classes, k=k, n=n)
+    if method == "strict":
+        return strict_vote(votes, num_classes=num_classes)
+    if method == "gold_weighted":
+        if gold_items is None or gold_labels is None or np.asarray(gold_items).size == 0:
+            raise ValueError("method: gold_weighted needs gold items with known labels")
+        return gold_weighted_majority(
+            votes,
+            num_classes=num_classes,
+            gold_items=gold_items,
+            gold_labels=gold_labels,
+            seed=seed,
+        )
+    raise ValueError(f"method: unknown {method!r}; use one of {', '.join(CATEGORICAL_METHODS)}")

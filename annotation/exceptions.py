@@ -15,3 +15,7 @@ class UnsafePickleError(DatasetImportError):
 
 class ExportError(AnnotationError, ValueError):
     """An export cannot be produced from the dataset as it is."""
+
+
+class AggregationError(AnnotationError, ValueError):
+    """Votes cannot be aggregated as asked (no votes of the kind, unknown method, ...)."""

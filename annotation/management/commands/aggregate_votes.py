@@ -1,0 +1,328 @@
+"""Aggregate crowd votes from a CSV file, or a dataset's votes in the database.
+
+File mode reads crowd-kit's long format (``task,worker,label``; extra columns are ignored, so the
+``votes-csv`` export reads as is) and writes ``task,label,confidence`` CSV, or ``.npz`` with
+``tasks``, ``labels``, ``probs`` when the output ends in ``.npz``. Tasks keep the order of their
+first appearance in the input, with their original ids.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from django.core.management.base import BaseCommand, CommandError
+
+from annotation import aggregation as agg
+from annotation.aggregation_services import (
+    METHODS_BY_KIND,
+    AggregationOptions,
+    aggregation_run_start,
+    dataset_aggregate,
+)
+from annotation.exceptions import AggregationError
+from annotation.models import Dataset
+
+COMPLEMENTARY_METHODS = ("complementary", "elimination")
+KINDS = ("review", "verify", "complementary", "select")
+
+
+@dataclass
+class ParsedVotes:
+    tasks: list[str]  # original ids, in order of first appearance
+    item: np.ndarray  # (V,) int64
+    worker: np.ndarray  # (V,) int64
+    label: np.ndarray  # (V,) int64
+    candidates: np.ndarray | None  # (V, C) int64, -1 padded; None when no row lists any
+    num_workers: int
+
+
+def _int(text: str, where: str, what: str) -> int:
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise CommandError(f"{where}: {what} {text!r} is not an integer") from None
+
+
+def _open_csv(path: Path):
+    try:
+        return open(path, newline="", encoding="utf-8-sig")  # noqa: SIM115 - callers use `with`
+    except OSError as exc:
+        raise CommandError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+def read_votes(
+    path: Path, *, num_classes: int, kind: str | None, complementary: bool
+) -> ParsedVotes:
+    """Parse a long-format votes CSV; every problem is a CommandError naming file and line."""
+    fh = _open_csv(path)
+    with fh:
+        reader = csv.DictReader(fh)
+        header = reader.fieldnames
+        if not header:
+            raise CommandError(f"{path}: empty file, expected a header task,worker,label")
+        missing = [c for c in ("task", "worker", "label") if c not in header]
+        if missing:
+            raise CommandError(
+                f"{path}: missing column {missing[0]!r} (header: {','.join(header)}); "
+                "expected task,worker,label"
+            )
+        has_kind = "kind" in header
+        review_map = kind == "review" and {"shown_label", "suggested_label"} <= set(header)
+        task_pos: dict[str, int] = {}
+        worker_pos: dict[str, int] = {}
+        items, workers, labels, cands = [], [], [], []
+        kinds_seen: set[str] = set()
+        for row in reader:
+            line = reader.line_num
+            where = f"{path} line {line}"
+            if has_kind:
+                row_kind = (row.get("kind") or "").strip()
+                kinds_seen.add(row_kind)
+                if kind is None and len(kinds_seen) > 1:
+                    raise CommandError(
+                        f"{where}: votes of several kinds ({', '.join(sorted(kinds_seen))}); "
+                        "choose one with --kind"
+                    )
+                if kind is not None and row_kind != kind:
+                    continue
+            if None in row:
+                raise CommandError(f"{where}: more fields than the header has")
+            task, worker = (row["task"] or "").strip(), (row["worker"] or "").strip()
+            if not task or not worker:
+                raise CommandError(f"{where}: empty {'task' if not task else 'worker'}")
+            label = _int(row["label"] or "", where, "label")
+            if review_map:
+                # review answers: 0 given, 1 suggested, 2 both (keeps given), 3 neither (no class)
+                if label == 3:
+                    continue
+                column = "suggested_label" if label == 1 else "shown_label"
+                if not (row[column] or "").strip():
+                    continue
+                label = _int(row[column], where, column)
+            if not 0 <= label < num_classes:
+                raise CommandError(
+                    f"{where}: label {label} outside 0..{num_classes - 1} "
+                    f"(--num-classes {num_classes})"
+                )
+            row_cands: list[int] = []
+            if complementary and (row.get("candidates") or "").strip():
+                row_cands = [_int(c, where, "candidate") for c in row["candidates"].split()]
+                bad = [c for c in row_cands if not 0 <= c < num_classes]
+                if bad:
+                    raise CommandError(f"{where}: candidate {bad[0]} outside 0..{num_classes - 1}")
+                if label not in row_cands:
+                    raise CommandError(
+                        f"{where}: label {label} is not among its candidates {row_cands}"
+                    )
+            items.append(task_pos.setdefault(task, len(task_pos)))
+            workers.append(worker_pos.setdefault(worker, len(worker_pos)))
+            labels.append(label)
+            cands.append(row_cands)
+    if not items:
+        if has_kind and kind is not None and kind not in kinds_seen:
+            raise CommandError(
+                f"{path}: no votes of kind {kind!r} (kinds in the file: "
+                f"{', '.join(sorted(kinds_seen)) or 'none'})"
+            )
+        raise CommandError(f"{path}: no votes (the file has a header and no usable rows)")
+    width = max(len(c) for c in cands)
+    candidates = None
+    if width:
+        candidates = np.full((len(cands), width), -1, dtype=np.int64)
+        for v, row_cands in enumerate(cands):
+            candidates[v, : len(row_cands)] = row_cands
+    return ParsedVotes(
+        tasks=list(task_pos),
+        item=np.asarray(items, dtype=np.int64),
+        worker=np.asarray(workers, dtype=np.int64),
+        label=np.asarray(labels, dtype=np.int64),
+        candidates=candidates,
+        num_workers=len(worker_pos),
+    )
+
+
+def read_gold(path: Path, tasks: list[str], num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """``task,label`` rows of known answers; tasks absent from the votes are skipped."""
+    pos = {t: i for i, t in enumerate(tasks)}
+    gi, gl = [], []
+    fh = _open_csv(path)
+    with fh:
+        reader = csv.DictReader(fh)
+        if not reader.fieldnames or not {"task", "label"} <= set(reader.fieldnames):
+            raise CommandError(f"{path}: expected columns task,label")
+        for row in reader:
+            where = f"{path} line {reader.line_num}"
+            label = _int(row["label"] or "", where, "label")
+            if not 0 <= label < num_classes:
+                raise CommandError(f"{where}: label {label} outside 0..{num_classes - 1}")
+            task = (row["task"] or "").strip()
+            if task in pos:
+                gi.append(pos[task])
+                gl.append(label)
+    return np.asarray(gi, dtype=np.int64), np.asarray(gl, dtype=np.int64)
+
+
+class Command(BaseCommand):
+    help = (
+        "Aggregate votes: --input votes.csv --num-classes K --method M --output OUT "
+        "(task,label,confidence CSV or .npz), or --dataset NAME --kind KIND to write the "
+        "dataset's AggregatedLabel rows."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--input", type=Path, help="long-format CSV: task,worker,label")
+        parser.add_argument("--output", type=Path, help="OUT.csv or OUT.npz")
+        parser.add_argument("--num-classes", type=int, help="K; labels lie in 0..K-1")
+        parser.add_argument("--dataset", help="aggregate this dataset's votes in the database")
+        parser.add_argument("--kind", choices=KINDS, help="which votes (filters a kind column)")
+        parser.add_argument(
+            "--method",
+            action="append",
+            help=f"file mode: one of {', '.join(agg.CATEGORICAL_METHODS)} (or "
+            f"{', '.join(COMPLEMENTARY_METHODS)} with --kind complementary); dataset mode: "
+            "repeat for several; default: the kind's defaults",
+        )
+        parser.add_argument("--k", type=int, default=3, help="consensus: votes that must agree")
+        parser.add_argument("--n", type=int, default=None, help="consensus: votes per item")
+        parser.add_argument("--gold", type=Path, help="task,label CSV of known answers")
+        parser.add_argument("--threshold", type=float, default=0.5, help="select: clean share")
+        parser.add_argument("--seed", type=int, default=0, help="tie-breaking seed")
+        parser.add_argument(
+            "--background", action="store_true", help="dataset mode: enqueue as a Celery task"
+        )
+
+    def handle(self, *args, **opts):
+        if opts["dataset"]:
+            return self.handle_dataset(opts)
+        for name in ("input", "output", "num_classes"):
+            if opts[name] is None:
+                raise CommandError(f"--{name.replace('_', '-')} is required (or use --dataset)")
+        if not opts["method"] or len(opts["method"]) != 1:
+            raise CommandError("give exactly one --method in file mode")
+        k, method = opts["num_classes"], opts["method"][0]
+        if k < 2:
+            raise CommandError(f"--num-classes must be at least 2, got {k}")
+        complementary = opts["kind"] == "complementary"
+        allowed = COMPLEMENTARY_METHODS if complementary else agg.CATEGORICAL_METHODS
+        if method not in allowed:
+            raise CommandError(
+                f"unknown method {method!r} for {opts['kind'] or 'class'} votes; "
+                f"use one of {', '.join(allowed)}"
+            )
+        if method == "gold_weighted" and not opts["gold"]:
+            raise CommandError("--method gold_weighted needs --gold task,label CSV")
+        votes = read_votes(
+            opts["input"], num_classes=k, kind=opts["kind"], complementary=complementary
+        )
+        n = len(votes.tasks)
+        gold = read_gold(opts["gold"], votes.tasks, k) if opts["gold"] else None
+        try:
+            if complementary:
+                result = self.complementary(votes, method, k, gold, opts["seed"])
+            else:
+                table = agg.VoteTable.from_arrays(
+                    votes.item, votes.worker, votes.label, num_items=n,
+                    num_workers=votes.num_workers,
+                )  # fmt: skip
+                result = agg.aggregate_by_name(
+                    table,
+                    method,
+                    num_classes=k,
+                    k=opts["k"],
+                    n=opts["n"],
+                    gold_items=None if gold is None else gold[0],
+                    gold_labels=None if gold is None else gold[1],
+                    seed=opts["seed"],
+                )
+        except ValueError as exc:
+            raise CommandError(f"{opts['input']}: {method}: {exc}") from None
+        self.write(opts["output"], votes.tasks, result)
+        resolved = int((result.labels >= 0).sum())
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"{result.method}: {n} tasks, {votes.item.size} votes, {resolved} resolved; "
+                f"wrote {opts['output']}"
+            )
+        )
+
+    @staticmethod
+    def complementary(votes: ParsedVotes, method: str, k: int, gold, seed: int):
+        n = len(votes.tasks)
+        if method == "elimination":
+            return agg.elimination(votes.item, votes.label, num_items=n, num_classes=k, seed=seed)
+        transition = None
+        if gold is not None and gold[0].size:
+            truth = np.full(n, -1, dtype=np.int64)
+            truth[gold[0]] = gold[1]
+            on = truth[votes.item] >= 0
+            if on.any():
+                transition = agg.estimate_complementary_transition(
+                    votes.label[on],
+                    None if votes.candidates is None else votes.candidates[on],
+                    truth[votes.item][on],
+                    num_classes=k,
+                )
+        return agg.complementary_posterior(
+            votes.item,
+            votes.label,
+            votes.candidates,
+            num_items=n,
+            num_classes=k,
+            transition=transition,
+        )
+
+    @staticmethod
+    def write(path: Path, tasks: list[str], result: agg.Aggregate) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix == ".npz":
+            np.savez(
+                path,
+                tasks=np.asarray(tasks, dtype=str),
+                labels=result.labels.astype(np.int64),
+                probs=result.probs.astype(np.float64),
+            )
+            return
+        with open(path, "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["task", "label", "confidence"])
+            for task, label, conf in zip(
+                tasks, result.labels.tolist(), result.confidence.tolist(), strict=True
+            ):
+                w.writerow([task, label, f"{conf:.6f}"])
+
+    def handle_dataset(self, opts) -> None:
+        try:
+            dataset = Dataset.objects.get(name=opts["dataset"])
+        except Dataset.DoesNotExist:
+            raise CommandError(f"no dataset named {opts['dataset']!r}") from None
+        if not opts["kind"]:
+            raise CommandError(f"--kind is required with --dataset: one of {', '.join(KINDS)}")
+        options = AggregationOptions(
+            consensus_k=opts["k"],
+            consensus_n=opts["n"],
+            select_threshold=opts["threshold"],
+            seed=opts["seed"],
+        )
+        try:
+            if opts["background"]:
+                run = aggregation_run_start(
+                    dataset, kind=opts["kind"], methods=opts["method"], options=options
+                )
+                self.stdout.write(self.style.SUCCESS(f"queued aggregation run {run.pk}"))
+                return
+            outcome = dataset_aggregate(
+                dataset, kind=opts["kind"], methods=opts["method"], options=options
+            )
+        except AggregationError as exc:
+            known = ", ".join(METHODS_BY_KIND[opts["kind"]])
+            raise CommandError(f"{exc} (methods for {opts['kind']}: {known})") from None
+        for method, written in outcome.labels_written.items():
+            self.stdout.write(
+                f"{method}: {written} labels, {outcome.resolved[method]} resolved "
+                f"({outcome.num_votes} votes)"
+            )
+        for note in outcome.notes:
+            self.stdout.write(note)
