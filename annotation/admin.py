@@ -1,12 +1,13 @@
 from django.contrib import admin, messages
-from django.shortcuts import redirect, render
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from .exceptions import DatasetImportError
 from .forms import DatasetImportForm
 from .images import rendition_url
-from .models import AggregatedLabel, Dataset, Item, LabelChange, Vote, Worker
+from .models import AggregatedLabel, AggregationRun, Dataset, Item, LabelChange, Vote, Worker
 from .selectors import dataset_counts
 from .uploads import dataset_import_upload
 
@@ -15,8 +16,9 @@ from .uploads import dataset_import_upload
 class DatasetAdmin(admin.ModelAdmin):
     list_display = ["name", "num_classes", "item_count", "created_at", "export_links"]
     search_fields = ["name"]
-    readonly_fields = ["counts", "sample_images", "export_links"]
+    readonly_fields = ["counts", "dashboard_link", "sample_images", "export_links"]
     change_list_template = "admin/annotation/dataset/change_list.html"
+    actions = ["aggregate_votes"]
 
     @admin.display(description="classes")
     def num_classes(self, obj):
@@ -55,6 +57,11 @@ class DatasetAdmin(admin.ModelAdmin):
                 self.admin_site.admin_view(self.import_view),
                 name="annotation_dataset_import",
             ),
+            path(
+                "<int:pk>/dashboard/",
+                self.admin_site.admin_view(self.dashboard_view),
+                name="annotation_dataset_dashboard",
+            ),
             *super().get_urls(),
         ]
 
@@ -81,6 +88,67 @@ class DatasetAdmin(admin.ModelAdmin):
         ctx = {**self.admin_site.each_context(request), "form": form, "title": "Import a dataset",
                "opts": self.model._meta}  # fmt: skip
         return render(request, "admin/annotation/dataset/import.html", ctx)
+
+    @admin.display(description="dashboard")
+    def dashboard_link(self, obj):
+        if obj.pk is None:
+            return "-"
+        return format_html(
+            '<a href="{}">Votes, aggregated labels and workers</a>',
+            reverse("admin:annotation_dataset_dashboard", args=[obj.pk]),
+        )
+
+    def dashboard_view(self, request, pk):
+        from .dashboards import WORKER_SORTS, dataset_dashboard
+
+        dataset = get_object_or_404(Dataset, pk=pk)
+        if not self.has_view_permission(request, dataset):
+            raise PermissionDenied
+        dash = dataset_dashboard(
+            dataset,
+            kind=request.GET.get("kind"),
+            method=request.GET.get("method"),
+            sort=request.GET.get("sort", "agreement"),
+            order=request.GET.get("order", "desc"),
+        )
+        headers = dict(zip(WORKER_SORTS, ("votes", "HITs", "gold accuracy", "agreement",
+                                          "median s / vote", "flags"), strict=True))  # fmt: skip
+        ctx = {
+            **self.admin_site.each_context(request),
+            "title": f"{dataset.name} dashboard",
+            "opts": self.model._meta,
+            "dash": dash,
+            "sort_columns": list(headers.items()),
+            "runs": AggregationRun.objects.filter(dataset=dataset)[:10],
+        }
+        return render(request, "admin/annotation/dashboard.html", ctx)
+
+    @admin.action(description="Aggregate votes (every kind with votes, default methods)")
+    def aggregate_votes(self, request, queryset):
+        from .aggregation_services import aggregation_run_start, dataset_vote_kinds
+
+        for dataset in queryset:
+            kinds = dataset_vote_kinds(dataset)
+            if not kinds:
+                self.message_user(
+                    request, f"{dataset.name}: no votes to aggregate", messages.WARNING
+                )
+            for kind in kinds:
+                run = aggregation_run_start(dataset, kind=kind)
+                self.message_user(
+                    request, f"{dataset.name}: {kind} aggregation queued (run {run.pk})"
+                )
+
+
+@admin.register(AggregationRun)
+class AggregationRunAdmin(admin.ModelAdmin):
+    list_display = ["id", "dataset", "kind", "status", "progress", "num_items", "num_votes",
+                    "num_labels", "created_at", "finished_at"]  # fmt: skip
+    list_filter = ["status", "kind", "dataset"]
+    readonly_fields = [f.name for f in AggregationRun._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
 
 
 @admin.register(Item)
