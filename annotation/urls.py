@@ -16,6 +16,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("", include("curation.urls")),
     path("", include("annotation.task_urls")),
     path("market/", include("hits.market_urls")),
     path("localturk/", include("hits.localturk.urls")),
