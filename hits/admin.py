@@ -23,6 +23,7 @@ from .services import (
     hit_batch_launch,
     hit_batch_preview,
     hit_batch_repost,
+    hit_batch_worker_lists,
 )
 from .templatetags.hits_admin import badge
 
@@ -65,6 +66,23 @@ def bar(done: int | float, total: int | float, label: str, color: str = "#1976d2
     )
 
 
+def render_action_form(model_admin, request, queryset, form, title: str):
+    """The intermediate page of an action that asks for a message, an amount or a list."""
+    return render(
+        request,
+        "admin/hits/action_form.html",
+        {
+            **model_admin.admin_site.each_context(request),
+            "opts": model_admin.model._meta,
+            "title": title,
+            "form": form,
+            "queryset": queryset,
+            "action": request.POST.get("action"),
+            "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+        },
+    )
+
+
 @admin.register(HitBatch)
 class HitBatchAdmin(admin.ModelAdmin):
     list_display = ["env", "name", "dataset", "kind", "status", "votes_bar", "created_at"]
@@ -92,6 +110,7 @@ class HitBatchAdmin(admin.ModelAdmin):
         "expire_now",
         "repost_unfinished",
         "clean_up_orphans",
+        "set_worker_lists",
     ]
     fieldsets = [
         (None, {"fields": ["status", "watch", "job", "error", "market_link"]}),
@@ -324,6 +343,24 @@ class HitBatchAdmin(admin.ModelAdmin):
             enqueue_on_commit("hits_orphans_cleanup_task", provider, env)
         self.message_user(request, f"Clean-up queued for {len(pairs)} environment(s).")
 
+    @admin.action(description="Set allow / block lists of workers (drafts)")
+    def set_worker_lists(self, request, queryset):
+        form = WorkerListsForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            for batch in queryset:
+                try:
+                    counts = hit_batch_worker_lists(
+                        batch,
+                        allow=form.cleaned_data["allow"].splitlines(),
+                        block=form.cleaned_data["block"].splitlines(),
+                    )
+                except HitsError as exc:
+                    self.message_user(request, f"{batch.name}: {exc}", messages.ERROR)
+                else:
+                    self.message_user(request, f"{batch.name}: lists set {counts}.")
+            return None
+        return render_action_form(self, request, queryset, form, "Set worker lists")
+
     @admin.action(description="Re-post the unfinished items as a new draft batch")
     def repost_unfinished(self, request, queryset):
         for batch in queryset:
@@ -372,6 +409,19 @@ class HitAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("batch")
+
+
+class WorkerListsForm(forms.Form):
+    allow = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 50}),
+        help_text="Worker ids, one a line: only these may work on the batch.",
+    )
+    block = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 50}),
+        help_text="Worker ids, one a line: these may not. Ids are hashed; none is stored.",
+    )
 
 
 class RejectForm(forms.Form):
@@ -449,21 +499,7 @@ class AssignmentAdmin(admin.ModelAdmin):
                 return None
         else:
             form = form_class()
-        envs = sorted(set(queryset.values_list("hit__batch__environment", flat=True)))
-        return render(
-            request,
-            "admin/hits/action_form.html",
-            {
-                **self.admin_site.each_context(request),
-                "opts": self.model._meta,
-                "title": title,
-                "form": form,
-                "queryset": queryset,
-                "action": request.POST.get("action"),
-                "hits_env": envs[0] if len(envs) == 1 else None,
-                "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
-            },
-        )
+        return render_action_form(self, request, queryset, form, title)
 
     @admin.action(description="Approve selected")
     def approve(self, request, queryset):

@@ -73,7 +73,8 @@ def qualification_requirements(
     """The QualificationRequirements for a batch on MTurk's ``environment``.
 
     ``params``: ``locales`` (country codes, e.g. ["US", "CA"]), ``custom`` (requirements as
-    MTurk spells them), ``allow_type_id`` (only workers holding this qualification).
+    MTurk spells them), ``allow_type_id`` / ``block_type_id`` (the qualifications that carry the
+    batch's allow and block lists).
     ``exclusion_type_id`` is our soft-block qualification: its holders may not accept.
     """
     reqs: list[dict] = []
@@ -107,6 +108,8 @@ def qualification_requirements(
     reqs += [_check_custom(r) for r in params.get("custom") or []]
     if params.get("allow_type_id"):
         reqs.append({"QualificationTypeId": params["allow_type_id"], "Comparator": "Exists"})
+    if params.get("block_type_id"):
+        reqs.append({"QualificationTypeId": params["block_type_id"], "Comparator": "DoesNotExist"})
     if exclusion_type_id:
         reqs.append({"QualificationTypeId": exclusion_type_id, "Comparator": "DoesNotExist"})
     return reqs

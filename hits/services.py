@@ -24,10 +24,12 @@ from django.utils import timezone
 from annotation.models import Item, Worker
 from annotation.services import worker_get_or_create
 from annotation.submissions import SubmissionRefused, assignment_submit
+from annotation.worker_ids import worker_id_hash
 
 from .answers import answers_json_from_fields
 from .exceptions import (
     AssignmentMismatch,
+    BatchStateError,
     LaunchRefused,
     MarketRefused,
     ProviderError,
@@ -45,7 +47,12 @@ from .models import (
 )
 from .planning import hit_item_ids, hit_plan
 from .providers import provider_for, provider_get
-from .providers.base import ProviderAssignment, ProviderHit, parse_annotation
+from .providers.base import (
+    ProviderAssignment,
+    ProviderHit,
+    list_qualification_name,
+    parse_annotation,
+)
 from .selectors import (
     DONE,
     assignment_gold_accuracy,
@@ -259,6 +266,38 @@ def hit_batch_publish(batch: HitBatch, *, limit: int | None = None) -> bool:
         )
         _progress(batch, job="launch", done=batch.hits.count(), finished=True)
     return not remaining
+
+
+def _worker_ids(raw_ids: Iterable[str]) -> list[str]:
+    return sorted({r.strip() for r in raw_ids if r and r.strip()})
+
+
+def hit_batch_worker_lists(
+    batch: HitBatch, *, allow: Iterable[str] = (), block: Iterable[str] = ()
+) -> dict[str, int]:
+    """Set a draft batch's allow and block lists from raw worker ids.
+
+    The raw ids go to the provider (on MTurk: a qualification of ours granted to each listed
+    worker, required or excluded by the batch's HIT type) and are otherwise only hashed: the
+    batch keeps ``allow_hashes`` / ``block_hashes``, which our marketplace checks. Runs in the
+    request, not through the broker, so no raw id sits in a queue.
+    """
+    if batch.status != HitBatch.Status.DRAFT:
+        raise BatchStateError("worker lists are set before launch (the HIT type carries them)")
+    provider = provider_for(batch)
+    params = dict(batch.qualification_params or {})
+    counts = {}
+    for which, raw_ids in (("allow", _worker_ids(allow)), ("block", _worker_ids(block))):
+        if not raw_ids:
+            continue
+        type_id = provider.qualify_workers(list_qualification_name(batch, which), raw_ids)
+        if type_id:
+            params[f"{which}_type_id"] = type_id
+        params[f"{which}_hashes"] = sorted({worker_id_hash(r) for r in raw_ids})
+        counts[which] = len(raw_ids)
+    HitBatch.objects.filter(pk=batch.pk).update(qualification_params=params)
+    batch.qualification_params = params
+    return counts
 
 
 # --- sync ------------------------------------------------------------------------------------

@@ -728,7 +728,8 @@ def _owned_type(realm: str, body: dict) -> str:
 @operation
 def associate_qualification_with_worker(realm: str, body: dict, now: datetime) -> dict:
     type_id = _owned_type(realm, body)
-    worker = _worker(body)
+    # Any MTurk worker can be granted a qualification, seen by this requester or not.
+    worker, _ = SimWorker.objects.get_or_create(worker_id=_entity(body, "WorkerId", WORKER_RE))
     value = body.get("IntegerValue", 1)
     WorkerQualification.objects.update_or_create(
         worker=worker, qualification_type_id=type_id, defaults={"integer_value": value}

@@ -17,6 +17,13 @@ from django.conf import settings
 from hits.models import Assignment, Hit, HitBatch
 
 ANNOTATION_PREFIX = "crowd-annotation"
+# Our soft-block qualification: its holders get none of our HITs.
+EXCLUSION_QUALIFICATION = f"{ANNOTATION_PREFIX} exclusion"
+
+
+def list_qualification_name(batch: HitBatch, which: str) -> str:
+    """The qualification that carries a batch's allow or block list at the provider."""
+    return f"{ANNOTATION_PREFIX} {which} {batch.uid.hex}"
 
 
 def hit_token(batch: HitBatch, number: int) -> str:
@@ -122,6 +129,11 @@ class CrowdProvider(abc.ABC):
     @abc.abstractmethod
     def exclusion_type_id(self) -> str:
         """The soft-block qualification new HIT types must exclude ('' when none exists)."""
+
+    @abc.abstractmethod
+    def qualify_workers(self, name: str, raw_worker_ids: Iterable[str]) -> str:
+        """Grant our qualification ``name`` to these workers (for allow and block lists);
+        returns its type id, '' where the provider enforces lists itself."""
 
     @abc.abstractmethod
     def notify(self, assignments: Iterable[Assignment], subject: str, message: str) -> None:

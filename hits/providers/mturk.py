@@ -37,7 +37,7 @@ from hits.models import Assignment, Hit, HitBatch
 from hits.qualifications import qualification_requirements
 
 from .base import (
-    ANNOTATION_PREFIX,
+    EXCLUSION_QUALIFICATION,
     CrowdProvider,
     ProviderAssignment,
     ProviderHit,
@@ -64,7 +64,6 @@ RETRYABLE_CODES = {
     "InternalFailure",
 }
 HIT_EXISTS = "AWS.MechanicalTurk.HitAlreadyExists"
-EXCLUSION_QUALIFICATION = f"{ANNOTATION_PREFIX} exclusion"
 _HIT_ID_RE = re.compile(r"\b([A-Z0-9]{20,64})\b")
 _NETWORK_ERRORS = (
     EndpointConnectionError,
@@ -328,40 +327,54 @@ class MTurkProvider(CrowdProvider):
     def block_worker(self, assignment: Assignment, reason: str) -> None:
         self._call("create_worker_block", WorkerId=self._raw_worker_id(assignment), Reason=reason)
 
-    def exclusion_type_id(self) -> str:
+    def _qualification_type(self, name: str, *, create: bool) -> str:
+        """Our qualification type called ``name`` (created when asked and missing; '' if not)."""
         for q in self._pages(
             "list_qualification_types",
             "QualificationTypes",
-            Query=EXCLUSION_QUALIFICATION,
+            Query=name,
             MustBeRequestable=False,
             MustBeOwnedByCaller=True,
         ):
-            if q.get("Name") == EXCLUSION_QUALIFICATION:
+            if q.get("Name") == name:
                 return q["QualificationTypeId"]
-        return ""
+        if not create:
+            return ""
+        try:
+            return self._call(
+                "create_qualification_type",
+                Name=name,
+                Description=f"Set by the requester's annotation site ({name}).",
+                QualificationTypeStatus="Active",
+            )["QualificationType"]["QualificationTypeId"]
+        except ProviderError:
+            # Created by a call whose answer was lost, or by a parallel one.
+            found = self._qualification_type(name, create=False)
+            if not found:
+                raise
+            return found
 
-    def exclude_worker(self, assignment: Assignment, reason: str) -> str:
-        type_id = self.exclusion_type_id()
-        if not type_id:
-            try:
-                type_id = self._call(
-                    "create_qualification_type",
-                    Name=EXCLUSION_QUALIFICATION,
-                    Description="Workers whose work we no longer take (soft block).",
-                    QualificationTypeStatus="Active",
-                )["QualificationType"]["QualificationTypeId"]
-            except ProviderError:
-                # Created by a call whose answer was lost, or by a parallel one.
-                type_id = self.exclusion_type_id()
-                if not type_id:
-                    raise
+    def _grant(self, type_id: str, raw_worker_id: str) -> None:
         self._call(
             "associate_qualification_with_worker",
             QualificationTypeId=type_id,
-            WorkerId=self._raw_worker_id(assignment),
+            WorkerId=raw_worker_id,
             IntegerValue=1,
             SendNotification=False,
         )
+
+    def exclusion_type_id(self) -> str:
+        return self._qualification_type(EXCLUSION_QUALIFICATION, create=False)
+
+    def exclude_worker(self, assignment: Assignment, reason: str) -> str:
+        type_id = self._qualification_type(EXCLUSION_QUALIFICATION, create=True)
+        self._grant(type_id, self._raw_worker_id(assignment))
+        return type_id
+
+    def qualify_workers(self, name: str, raw_worker_ids: Iterable[str]) -> str:
+        type_id = self._qualification_type(name, create=True)
+        for raw in raw_worker_ids:
+            self._grant(type_id, raw)
         return type_id
 
     def notify(self, assignments: Iterable[Assignment], subject: str, message: str) -> None:

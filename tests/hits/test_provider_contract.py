@@ -8,12 +8,12 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from hits.exceptions import ProviderError
+from hits.exceptions import HitsError, ProviderError
 from hits.localturk.models import Bonus as TurkBonus
 from hits.localturk.models import Hit as TurkHit
 from hits.models import Assignment, Hit, HitBatch
 from hits.providers import provider_for
-from hits.services import hit_add_assignments, hit_batch_plan, hit_delete
+from hits.services import hit_add_assignments, hit_batch_plan, hit_batch_worker_lists, hit_delete
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -209,3 +209,17 @@ def test_balance(harness):
         assert balance == Decimal("10000.00")
     else:
         assert balance is None
+
+
+def test_allow_and_block_lists(harness):
+    counts = hit_batch_worker_lists(
+        harness.batch, allow=["AINVITED", "ABANNED", ""], block=["ABANNED"]
+    )
+    assert counts == {"allow": 2, "block": 1}
+    assert "AINVITED" not in json.dumps(harness.batch.qualification_params)
+    hit = harness.publish()[0]
+    assert harness.can_accept(hit, "AINVITED")
+    assert not harness.can_accept(hit, "ABANNED")
+    assert not harness.can_accept(hit, "ASTRANGER")
+    with pytest.raises(HitsError):
+        hit_batch_worker_lists(harness.batch, allow=["ALATE"])
