@@ -33,9 +33,11 @@ def batch_items(batch: HitBatch) -> QuerySet[Item]:
     elif selection == ItemSelection.CURATION:
         if batch.curation_run_id is None:
             raise ValueError("item selection 'curation' needs a curation run")
+        # The run's issues this batch reviews, or (a batch drafted by hand) those still open.
         items = items.filter(
+            Q(label_issues__resolution="in_review", label_issues__review_batch=batch)
+            | Q(label_issues__resolution="open"),
             label_issues__run_id=batch.curation_run_id,
-            label_issues__resolution__in=["open", "in_review"],
         )
     elif selection == ItemSelection.EXPLICIT:
         items = items.filter(batches=batch)

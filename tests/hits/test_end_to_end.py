@@ -2,11 +2,13 @@
 endpoint, and the built-in marketplace; then a launch killed halfway, and a marketplace that
 throttles and fails a third of its calls."""
 
+import io
 import json
 import re
 from collections import Counter
 
 import pytest
+from django.core.management import call_command
 
 from annotation.models import Vote
 from hits.localturk.models import Assignment as TurkAssignment
@@ -100,6 +102,10 @@ def test_mturk_batch_end_to_end(localturk, make_dataset, make_batch):
     assert_votes_exactly_once(batch)
     batch.refresh_from_db()
     assert batch.status == HitBatch.Status.COMPLETE
+    # Our side keeps keyed hashes only (the raw ids live at "MTurk", i.e. in localturk's tables).
+    dump = io.StringIO()
+    call_command("dumpdata", "annotation", "hits", stdout=dump)
+    assert not any(wid in dump.getvalue() for wid in WORKERS)
 
 
 def test_sync_opens_assignments_we_never_saw(localturk, make_dataset, make_batch):
