@@ -519,32 +519,33 @@ class AssignmentAdmin(admin.ModelAdmin):
             request, queryset.filter(status="Submitted"), RejectForm, "Reject", run
         )
 
-    @admin.action(description="Pay a bonus")
-    def bonus(self, request, queryset):
+    def _each(self, request, queryset, form_class, title: str, task: str, *fields: str):
+        """Ask for the form's fields, then queue ``task`` for every selected assignment."""
+
         def run(ids, data):
             for pk in ids:
-                enqueue_on_commit("assignment_bonus_task", pk, str(data["amount"]), data["reason"])
+                enqueue_on_commit(task, pk, *(str(data[f]) for f in fields))
             return len(ids)
 
-        return self._form_action(request, queryset, BonusForm, "Bonus", run)
+        return self._form_action(request, queryset, form_class, title, run)
+
+    @admin.action(description="Pay a bonus")
+    def bonus(self, request, queryset):
+        return self._each(
+            request, queryset, BonusForm, "Bonus", "assignment_bonus_task", "amount", "reason"
+        )
 
     @admin.action(description="Block the workers (at the provider)")
     def block_worker(self, request, queryset):
-        def run(ids, data):
-            for pk in ids:
-                enqueue_on_commit("assignment_block_worker_task", pk, data["reason"])
-            return len(ids)
-
-        return self._form_action(request, queryset, ReasonForm, "Block", run)
+        return self._each(
+            request, queryset, ReasonForm, "Block", "assignment_block_worker_task", "reason"
+        )
 
     @admin.action(description="Soft-block the workers (no more of our HITs)")
     def soft_block_worker(self, request, queryset):
-        def run(ids, data):
-            for pk in ids:
-                enqueue_on_commit("assignment_exclude_worker_task", pk, data["reason"])
-            return len(ids)
-
-        return self._form_action(request, queryset, ReasonForm, "Soft-block", run)
+        return self._each(
+            request, queryset, ReasonForm, "Soft-block", "assignment_exclude_worker_task", "reason"
+        )
 
 
 @admin.register(Bonus)

@@ -444,34 +444,42 @@ def hit_batches_sync() -> dict[int, SyncResult]:
 # --- review ----------------------------------------------------------------------------------
 
 
+def _assignment_review(
+    assignment: Assignment, status: str, call: Callable[[], None], *, feedback: str, note: str
+) -> None:
+    if assignment.status == status:
+        return
+    call()
+    Assignment.objects.filter(pk=assignment.pk).update(
+        status=status, reviewed_at=timezone.now(), feedback=feedback, review_note=note[:200]
+    )
+    assignment.status = status
+
+
 def assignment_approve(assignment: Assignment, *, feedback: str = "", note: str = "") -> None:
     """Approve a submitted assignment at the provider, then in our records."""
-    if assignment.status == Assignment.Status.APPROVED:
-        return
-    provider_for(assignment.hit.batch).approve(assignment, feedback)
-    Assignment.objects.filter(pk=assignment.pk).update(
-        status=Assignment.Status.APPROVED,
-        reviewed_at=timezone.now(),
+    provider = provider_for(assignment.hit.batch)
+    _assignment_review(
+        assignment,
+        Assignment.Status.APPROVED,
+        lambda: provider.approve(assignment, feedback),
         feedback=feedback,
-        review_note=note[:200],
+        note=note,
     )
-    assignment.status = Assignment.Status.APPROVED
 
 
 def assignment_reject(assignment: Assignment, *, message: str, note: str = "") -> None:
     """Reject a submitted assignment with a message the worker sees."""
-    if assignment.status == Assignment.Status.REJECTED:
-        return
     if not message.strip():
         raise ProviderError("a rejection needs a message for the worker")
-    provider_for(assignment.hit.batch).reject(assignment, message)
-    Assignment.objects.filter(pk=assignment.pk).update(
-        status=Assignment.Status.REJECTED,
-        reviewed_at=timezone.now(),
+    provider = provider_for(assignment.hit.batch)
+    _assignment_review(
+        assignment,
+        Assignment.Status.REJECTED,
+        lambda: provider.reject(assignment, message),
         feedback=message,
-        review_note=note[:200],
+        note=note,
     )
-    assignment.status = Assignment.Status.REJECTED
 
 
 def reject_message(template: str, assignment: Assignment, **extra) -> str:
