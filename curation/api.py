@@ -5,9 +5,14 @@ from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from annotation.models import TaskKind
+from hits.models import Environment, Provider
 
 from .exceptions import CurationError
 from .models import CurationRun
@@ -19,9 +24,10 @@ class ReviewBatchRequest(serializers.Serializer):
     selection = serializers.ChoiceField(["all", "top", "above"], default="all")
     top_n = serializers.IntegerField(min_value=1, required=False)
     min_score = serializers.FloatField(required=False)
-    kind = serializers.ChoiceField(["review", "verify"], default="review")
-    provider = serializers.ChoiceField(["local", "mturk"], default="local")
-    environment = serializers.ChoiceField(["local", "sandbox", "live"], required=False)
+    # The model's choice sets, so the schema has one enum per set; kind is checked below.
+    kind = serializers.ChoiceField(TaskKind.choices, default=TaskKind.REVIEW)
+    provider = serializers.ChoiceField(Provider.choices, default=Provider.LOCAL)
+    environment = serializers.ChoiceField(Environment.choices, required=False)
     assignments_per_item = serializers.IntegerField(min_value=1, required=False)
     items_per_hit = serializers.IntegerField(min_value=1, required=False)
     reward = serializers.DecimalField(max_digits=8, decimal_places=2, required=False)
@@ -29,6 +35,8 @@ class ReviewBatchRequest(serializers.Serializer):
     launch = serializers.BooleanField(default=False)
 
     def validate(self, attrs):
+        if attrs["kind"] not in (TaskKind.REVIEW, TaskKind.VERIFY):
+            raise serializers.ValidationError({"kind": "must be review or verify"})
         if attrs["selection"] == "top" and "top_n" not in attrs:
             raise serializers.ValidationError({"top_n": "selection 'top' needs top_n"})
         if attrs["selection"] == "above" and "min_score" not in attrs:
@@ -40,6 +48,7 @@ class RunReviewBatchView(APIView):
     """POST: turn the run's open issues (all, top N, or scoring at least min_score) into a review
     (or verify) HIT batch on the built-in marketplace by default; the issues go in review."""
 
+    @extend_schema(request=ReviewBatchRequest, responses={201: OpenApiTypes.OBJECT})
     def post(self, request, pk: int):
         run = get_object_or_404(CurationRun, pk=pk)
         form = ReviewBatchRequest(data=request.data)
@@ -78,6 +87,7 @@ class RunReviewBatchView(APIView):
 class RunResolveView(APIView):
     """POST: resolve the run's issues in review from the votes in so far."""
 
+    @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT})
     def post(self, request, pk: int):
         run = get_object_or_404(CurationRun, pk=pk)
         try:
