@@ -117,36 +117,41 @@ def check_items_per_hit(items_per_hit: int) -> int:
     return items_per_hit
 
 
-def build_flat_hits(
-    items: Iterable[Item | int],
-    *,
-    items_per_hit: int,
-    gold_items: Iterable[Item | int],
-    gold_rate: float,
-    rng: Any,
-    entry,
-    gold_entry=None,
-) -> list[BuiltHit]:
+@dataclass(frozen=True)
+class BuildRequest:
+    """``build_hits``'s arguments, checked: items, the gold pool (known gold labels only)."""
+
+    items: list[Item]
+    gold: list[Item]
+    items_per_hit: int
+    gold_rate: float
+    params: dict[str, Any]
+    rng: random.Random
+
+    def num_classes(self) -> int:
+        for item in (*self.items, *self.gold):
+            return Dataset.objects.only("class_names").get(pk=item.dataset_id).num_classes
+        return 0
+
+
+def build_flat_hits(req: BuildRequest, entry, gold_entry=None) -> list[BuiltHit]:
     """Chunk items into HITs of ``items_per_hit`` problems, a share of them gold, shuffled.
 
     ``entry(item)`` / ``gold_entry(item, rng)`` give what Hit.items stores for an item. Gold items
-    are drawn afresh for each HIT from the pool (items with a known gold label), are never also
-    regular items, and sit at random positions, so the page cannot tell them apart.
+    are drawn afresh for each HIT from the pool, are never also regular items, and sit at random
+    positions, so the page cannot tell them apart.
     """
-    check_items_per_hit(items_per_hit)
-    r = as_rng(rng)
-    pool = [g for g in as_items(gold_items) if g.gold_label is not None]
-    pool_ids = {g.pk for g in pool}
-    regular = [i for i in as_items(items) if i.pk not in pool_ids]
-    n_gold = gold_count(items_per_hit, gold_rate, len(pool))
-    per_hit = items_per_hit - n_gold
+    pool_ids = {g.pk for g in req.gold}
+    regular = [i for i in req.items if i.pk not in pool_ids]
+    n_gold = gold_count(req.items_per_hit, req.gold_rate, len(req.gold))
+    per_hit = req.items_per_hit - n_gold
     gold_entry = gold_entry or (lambda item, _r: entry(item))
     hits: list[BuiltHit] = []
     for start in range(0, len(regular), per_hit):
         chunk = [(entry(i), False) for i in regular[start : start + per_hit]]
-        golds = r.sample(pool, n_gold)
-        chunk += [(gold_entry(g, r), True) for g in golds]
-        r.shuffle(chunk)
+        golds = req.rng.sample(req.gold, n_gold)
+        chunk += [(gold_entry(g, req.rng), True) for g in golds]
+        req.rng.shuffle(chunk)
         hits.append(([e for e, _ in chunk], [g.pk for g in golds]))
     return hits
 
@@ -295,13 +300,58 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, str) and _INT_RE.fullmatch(value.strip()) is not None
 
 
-class FlatKind:
-    """A kind whose HIT is a flat list of items, each answered with one choice."""
+class Kind:
+    """What every kind offers; see ``annotation.kinds``."""
 
     name = ""
     template = ""
     default_items_per_hit = 10
     default_assignments_per_item = 3
+
+    def build_hits(
+        self,
+        items: Iterable[Item | int],
+        *,
+        items_per_hit: int | None = None,
+        gold_items: Iterable[Item | int] = (),
+        gold_rate: float = 0.0,
+        params: dict | None = None,
+        rng: Any = None,
+    ) -> list[BuiltHit]:
+        """The HITs for ``items``: a list of (``Hit.items`` JSON, gold item ids on that HIT).
+
+        Args:
+            items: Items (or ids) to annotate, in the order they should be used.
+            items_per_hit: problems per HIT (select: tasks); the kind's default when None.
+            gold_items: the pool of gold items (those without a gold label are ignored).
+            gold_rate: share of each HIT's problems drawn from the pool, in [0, 1).
+            params: ``HitBatch.params`` (kind-specific options).
+            rng: ``random.Random``, numpy Generator, int seed or None.
+        Raises:
+            ValueError: naming the parameter or the items that cannot be used.
+        """
+        req = BuildRequest(
+            items=as_items(items),
+            gold=[g for g in as_items(gold_items) if g.gold_label is not None],
+            items_per_hit=check_items_per_hit(
+                self.default_items_per_hit if items_per_hit is None else items_per_hit
+            ),
+            gold_rate=float(gold_rate),
+            params=dict(params or {}),
+            rng=as_rng(rng),
+        )
+        gold_count(req.items_per_hit, req.gold_rate, 0)  # checks the rate
+        return self.build(req)
+
+    def build(self, req: BuildRequest) -> list[BuiltHit]:
+        raise NotImplementedError
+
+    def item_ids(self, hit_items: HitItems) -> list[int]:
+        raise NotImplementedError
+
+
+class FlatKind(Kind):
+    """A kind whose HIT is a flat list of items, each answered with one choice."""
 
     def item_ids(self, hit_items: HitItems) -> list[int]:
         return [entry_item_id(e) for e in hit_items]

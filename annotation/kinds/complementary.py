@@ -18,7 +18,6 @@ from .base import (
     EXAMPLE_SIZE,
     Choice,
     FlatKind,
-    as_items,
     build_flat_hits,
     class_name,
     example_view,
@@ -47,25 +46,9 @@ class Complementary(FlatKind):
     default_items_per_hit = 10
     default_assignments_per_item = 3
 
-    def build_hits(
-        self,
-        items,
-        *,
-        items_per_hit: int = 10,
-        gold_items=(),
-        gold_rate: float = 0.0,
-        params: dict | None = None,
-        rng: Any = None,
-    ):
-        """HITs of item ids; see ``base.build_flat_hits`` for how gold is mixed in."""
-        return build_flat_hits(
-            as_items(items),
-            items_per_hit=items_per_hit,
-            gold_items=gold_items,
-            gold_rate=gold_rate,
-            rng=rng,
-            entry=lambda item: item.pk,
-        )
+    def build(self, req):
+        """HITs of item ids."""
+        return build_flat_hits(req, entry=lambda item: item.pk)
 
     def candidates_for(self, hit, assignment, item_id: int) -> list[int]:
         k = int((hit.batch.params or {}).get("num_candidates", 4))

@@ -12,13 +12,12 @@ Votes: answer 0 given, 1 suggested, 2 both, 3 neither; ``shown_label`` / ``sugge
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from .base import (
     Choice,
     FlatKind,
-    as_items,
-    as_rng,
     build_flat_hits,
     class_name,
     current_label,
@@ -27,7 +26,7 @@ from .base import (
     hit_item_rows,
     problem_for,
 )
-from .verify import _num_classes, other_label
+from .verify import other_label
 
 ANSWERS = ("given", "suggested", "both", "neither")
 
@@ -70,26 +69,15 @@ class Review(FlatKind):
     default_items_per_hit = 10
     default_assignments_per_item = 5
 
-    def build_hits(
-        self,
-        items,
-        *,
-        items_per_hit: int = 10,
-        gold_items=(),
-        gold_rate: float = 0.0,
-        params: dict | None = None,
-        rng: Any = None,
-    ):
+    def build(self, req):
         """HITs of ``{"item", "given", "suggested"}`` entries."""
-        items = as_items(items)
-        params = params or {}
-        explicit = {int(k): int(v) for k, v in (params.get("suggested") or {}).items()}
+        explicit = {int(k): int(v) for k, v in (req.params.get("suggested") or {}).items()}
         from_issues = _issue_suggestions(
-            [i.pk for i in items if i.pk not in explicit], params.get("curation_run")
+            [i.pk for i in req.items if i.pk not in explicit], req.params.get("curation_run")
         )
         entries: dict[int, dict] = {}
         missing = []
-        for item in items:
+        for item in req.items:
             if item.pk in explicit:
                 given, suggested = current_label(item), explicit[item.pk]
             elif item.pk in from_issues:
@@ -104,23 +92,17 @@ class Review(FlatKind):
                 f"items {missing[:10]} have no suggested label (give params['suggested'] or "
                 "a curation run with open issues for them)"
             )
-        num_classes = _num_classes(items, gold_items)
+        num_classes = req.num_classes()
 
-        def gold_entry(item, rr):
-            other = other_label(item.gold_label, num_classes, rr)
-            if rr.random() < 0.5:
+        def gold_entry(item, r):
+            other = other_label(item.gold_label, num_classes, r)
+            if r.random() < 0.5:
                 return {"item": item.pk, "given": item.gold_label, "suggested": other}
             return {"item": item.pk, "given": other, "suggested": item.gold_label}
 
-        return build_flat_hits(
-            items,
-            items_per_hit=items_per_hit,
-            gold_items=gold_items if num_classes > 1 else (),
-            gold_rate=gold_rate,
-            rng=as_rng(rng),
-            entry=lambda item: entries[item.pk],
-            gold_entry=gold_entry,
-        )
+        if num_classes < 2:
+            req = dataclasses.replace(req, gold=[])
+        return build_flat_hits(req, entry=lambda item: entries[item.pk], gold_entry=gold_entry)
 
     def allowed_answers(self, hit, assignment, entry, item):
         return range(len(ANSWERS))

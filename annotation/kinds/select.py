@@ -22,9 +22,7 @@ from ..models import Item
 from .base import (
     THUMB_SIZE,
     Answer,
-    as_items,
-    as_rng,
-    check_items_per_hit,
+    Kind,
     class_name,
     current_label,
     example_view,
@@ -54,7 +52,7 @@ def attribute_pairs(value: Any) -> list[tuple[str, str]]:
     return pairs
 
 
-class Select:
+class Select(Kind):
     name = "select"
     template = "tasks/select.html"
     default_items_per_hit = 10
@@ -71,29 +69,17 @@ class Select:
         wanted = int((hit.batch.params or {}).get("min_select", DEFAULT_MIN_SELECT))
         return max(0, min(wanted, len(group["items"])))
 
-    def build_hits(
-        self,
-        items,
-        *,
-        items_per_hit: int = 10,
-        gold_items=(),
-        gold_rate: float = 0.0,
-        params: dict | None = None,
-        rng: Any = None,
-    ):
+    def build(self, req):
         """Group items by their current label into tasks of ``group_size``, gold mixed into each
         task, and ``items_per_hit`` tasks per HIT."""
-        check_items_per_hit(items_per_hit)
-        params = params or {}
-        size = int(params.get("group_size", DEFAULT_GROUP_SIZE))
+        size = int(req.params.get("group_size", DEFAULT_GROUP_SIZE))
         if size < 1:
             raise ValueError(f"group_size must be positive, got {size}")
-        r = as_rng(rng)
-        pool = [g for g in as_items(gold_items) if g.gold_label is not None]
-        pool_ids = {g.pk for g in pool}
+        r = req.rng
+        pool_ids = {g.pk for g in req.gold}
         by_label: dict[int, list] = defaultdict(list)
         unlabelled = []
-        for item in as_items(items):
+        for item in req.items:
             if item.pk in pool_ids:
                 continue
             label = current_label(item)
@@ -103,7 +89,7 @@ class Select:
                 by_label[label].append(item)
         if unlabelled:
             raise ValueError(f"items {unlabelled[:10]} have no label to group them by")
-        n_gold = gold_count(size, gold_rate, len(pool))
+        n_gold = gold_count(size, req.gold_rate, len(req.gold))
         per_group = size - n_gold
         groups = [
             (label, members[start : start + per_group])
@@ -111,13 +97,13 @@ class Select:
             for start in range(0, len(members), per_group)
         ]
         hits = []
-        for start in range(0, len(groups), items_per_hit):
+        for start in range(0, len(groups), req.items_per_hit):
             used: set[int] = set()
             tasks, golds = [], []
-            for label, members in groups[start : start + items_per_hit]:
+            for label, members in groups[start : start + req.items_per_hit]:
                 ids = [m.pk for m in members]
                 for _ in range(n_gold):
-                    free = [g for g in pool if g.pk not in used]
+                    free = [g for g in req.gold if g.pk not in used]
                     same = [g for g in free if g.gold_label == label]
                     if not free:
                         break

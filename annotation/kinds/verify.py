@@ -13,12 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..models import Dataset
 from .base import (
     Choice,
     FlatKind,
-    as_items,
-    as_rng,
     build_flat_hits,
     class_name,
     current_label,
@@ -49,39 +46,23 @@ class Verify(FlatKind):
     default_items_per_hit = 20
     default_assignments_per_item = 3
 
-    def build_hits(
-        self,
-        items,
-        *,
-        items_per_hit: int = 20,
-        gold_items=(),
-        gold_rate: float = 0.0,
-        params: dict | None = None,
-        rng: Any = None,
-    ):
+    def build(self, req):
         """HITs of ``{"item", "label"}`` entries; gold problems show a wrong label at
         ``gold_wrong_label_rate``."""
-        items = as_items(items)
-        params = params or {}
-        wrong_rate = float(params.get("gold_wrong_label_rate", 0.5))
-        r = as_rng(rng)
-        unlabelled = [i.pk for i in items if current_label(i) is None]
+        wrong_rate = float(req.params.get("gold_wrong_label_rate", 0.5))
+        unlabelled = [i.pk for i in req.items if current_label(i) is None]
         if unlabelled:
             raise ValueError(f"items {unlabelled[:10]} have no label to verify")
-        num_classes = _num_classes(items, gold_items)
+        num_classes = req.num_classes()
 
-        def gold_entry(item, rr):
+        def gold_entry(item, r):
             label = item.gold_label
-            if num_classes > 1 and rr.random() < wrong_rate:
-                label = other_label(label, num_classes, rr)
+            if num_classes > 1 and r.random() < wrong_rate:
+                label = other_label(label, num_classes, r)
             return {"item": item.pk, "label": label}
 
         return build_flat_hits(
-            items,
-            items_per_hit=items_per_hit,
-            gold_items=gold_items,
-            gold_rate=gold_rate,
-            rng=r,
+            req,
             entry=lambda item: {"item": item.pk, "label": current_label(item)},
             gold_entry=gold_entry,
         )
@@ -117,13 +98,6 @@ class Verify(FlatKind):
             "mode": "choice",
             "num_keys": len(CHOICES),
         }
-
-
-def _num_classes(items, gold_items) -> int:
-    for source in (items, as_items(gold_items)):
-        for item in source:
-            return Dataset.objects.only("class_names").get(pk=item.dataset_id).num_classes
-    return 0
 
 
 KIND = Verify()
