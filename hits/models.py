@@ -119,6 +119,9 @@ class HitBatch(models.Model):
     progress = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
     launched_at = models.DateTimeField(null=True, blank=True)
+    sync_lease_until = models.DateTimeField(
+        null=True, blank=True, help_text="A sync holds the batch until then (no overlapping runs)."
+    )
     launched_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

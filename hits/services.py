@@ -18,7 +18,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from annotation.models import Item, Worker
@@ -65,6 +65,8 @@ logger = logging.getLogger(__name__)
 LIVE_PERMISSION = "hits.launch_live"
 # A launch whose progress has not moved for this long is presumed crashed and is resumed.
 STALE_LAUNCH = timedelta(minutes=5)
+# How long a periodic sync may hold a batch before another may take it over.
+SYNC_LEASE = timedelta(minutes=30)
 
 
 def _progress(batch: HitBatch, **values) -> None:
@@ -321,7 +323,7 @@ def hit_batch_sync(batch: HitBatch) -> SyncResult:
     """
     provider = provider_for(batch)
     result = SyncResult()
-    hits = list(batch.hits.exclude(provider_hit_id="").exclude(status=Hit.Status.DISPOSED))
+    hits = list(_hits_to_sync(batch))
     for n, hit in enumerate(hits, start=1):
         record = provider.get_hit(hit)
         assignments = provider.list_assignments(hit)
@@ -338,6 +340,28 @@ def hit_batch_sync(batch: HitBatch) -> SyncResult:
         votes_reconciled=result.votes_reconciled,
     )
     return result
+
+
+def _hits_to_sync(batch: HitBatch):
+    """Published HITs whose provider record can still change.
+
+    Settled (skipped): reviewable at the last sync, none of our assignments accepted or
+    awaiting review, and either expired by then or with every place done. Extending a batch or
+    adding assignments moves a HIT out of this state.
+    """
+    open_work = [Assignment.Status.ACCEPTED, Assignment.Status.SUBMITTED]
+    hits = (
+        batch.hits.exclude(provider_hit_id="")
+        .exclude(status=Hit.Status.DISPOSED)
+        .annotate(
+            open_work=Count("assignments", filter=Q(assignments__status__in=open_work)),
+            done=Count("assignments", filter=Q(assignments__status__in=DONE)),
+        )
+    )
+    settled = Q(status=Hit.Status.REVIEWABLE, open_work=0, synced_at__isnull=False) & (
+        Q(expires_at__lte=F("synced_at")) | Q(done__gte=F("max_assignments"))
+    )
+    return hits.exclude(settled).order_by("number")
 
 
 def _hit_apply(
@@ -432,12 +456,25 @@ def hit_batches_sync() -> dict[int, SyncResult]:
         updated = batch.progress.get("updated_at", "")
         if not updated or updated < stale_before.isoformat():
             hit_batch_resume(batch)
-    for batch in HitBatch.objects.filter(status=HitBatch.Status.OPEN):
+    now = timezone.now()
+    live = [HitBatch.Status.OPEN, HitBatch.Status.EXPIRED, HitBatch.Status.COMPLETE]
+    for batch in HitBatch.objects.filter(status__in=live):
+        # A lease, taken by one conditional update: a sync still running (here or on another
+        # machine) keeps the batch, so runs never pile up.
+        taken = (
+            HitBatch.objects.filter(pk=batch.pk)
+            .filter(Q(sync_lease_until__isnull=True) | Q(sync_lease_until__lt=now))
+            .update(sync_lease_until=now + SYNC_LEASE)
+        )
+        if not taken:
+            continue
         try:
             out[batch.pk] = hit_batch_sync(batch)
         except ProviderError as exc:
             logger.error("sync of batch %s failed: %s", batch.pk, exc)
             _progress(batch, job="sync", error=str(exc))
+        finally:
+            HitBatch.objects.filter(pk=batch.pk).update(sync_lease_until=None)
     return out
 
 
@@ -672,8 +709,8 @@ def hit_add_assignments(hit: Hit, count: int) -> None:
     provider_for(hit.batch).add_assignments(
         hit, count, f"{hit.batch.uid.hex}-{hit.number}-a{target}"
     )
-    Hit.objects.filter(pk=hit.pk).update(max_assignments=target)
-    hit.max_assignments = target
+    Hit.objects.filter(pk=hit.pk).update(max_assignments=target, status=Hit.Status.ASSIGNABLE)
+    hit.max_assignments, hit.status = target, Hit.Status.ASSIGNABLE
 
 
 def hit_delete(hit: Hit) -> None:

@@ -97,8 +97,10 @@ def test_mturk_batch_end_to_end(localturk, make_dataset, make_batch):
     assert set(Assignment.objects.filter(hit__batch=batch).values_list("status", flat=True)) == {
         "Approved"
     }
+    calls = CallLog.objects.count()
     again = hit_batch_sync(batch)
-    assert (again.new_assignments, again.votes_reconciled) == (0, 0)
+    assert (again.hits, again.new_assignments, again.votes_reconciled) == (0, 0, 0)
+    assert CallLog.objects.count() == calls, "settled HITs cost no more calls"
     assert_votes_exactly_once(batch)
     batch.refresh_from_db()
     assert batch.status == HitBatch.Status.COMPLETE

@@ -239,3 +239,17 @@ def test_orphan_cleanup_removes_only_our_unrecorded_hits(localturk, make_dataset
     assert not TurkHit.objects.get(hit_id=batch.hits.get().provider_hit_id).disposed
     hit_batch_sync(batch)
     assert Vote.objects.count() == 0
+
+
+def test_periodic_sync_skips_a_batch_another_sync_holds(local_batch):
+    from hits.services import hit_batches_sync
+
+    batch = local_batch()
+    held = timezone.now() + timedelta(minutes=10)
+    HitBatch.objects.filter(pk=batch.pk).update(sync_lease_until=held)
+    assert batch.pk not in hit_batches_sync()
+    HitBatch.objects.filter(pk=batch.pk).update(
+        sync_lease_until=timezone.now() - timedelta(seconds=1)
+    )
+    assert batch.pk in hit_batches_sync()
+    assert HitBatch.objects.get(pk=batch.pk).sync_lease_until is None
