@@ -46,8 +46,12 @@ else:
 
 DATABASES["default"].setdefault("ATOMIC_REQUESTS", False)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"].setdefault("OPTIONS", {})
-    DATABASES["default"]["OPTIONS"].setdefault("timeout", 30)
+    # WAL lets the task pages read while a submission commits, and IMMEDIATE transactions take
+    # the write lock up front instead of failing with "database is locked" mid-transaction.
+    _sqlite = DATABASES["default"].setdefault("OPTIONS", {})
+    _sqlite.setdefault("timeout", 30)
+    _sqlite.setdefault("transaction_mode", "IMMEDIATE")
+    _sqlite.setdefault("init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -173,8 +177,15 @@ SPECTACULAR_SETTINGS = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"drop_query_strings": {"()": "annotation.log_filters.DropQueryStrings"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["drop_query_strings"]},
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        # runserver's request lines carry the query string (and so MTurk's workerId).
+        "django.server": {"handlers": ["console"], "propagate": False},
+    },
 }
 
 # Where the site itself is reached from outside (used in ExternalQuestion URLs and exports).
