@@ -27,6 +27,7 @@ from .exceptions import MarketRefused
 from .models import Assignment, Hit, HitBatch, Provider, WorkerNotice
 from .services import (
     market_accept,
+    market_available_hits,
     market_external_submit,
     market_hit_refusal,
     market_next_hit,
@@ -141,13 +142,12 @@ def batch_page(request: HttpRequest, uid) -> HttpResponse:
         return _refused(request, "This link needs a valid invitation code.")
     raw_id = _worker_id(request, batch)
     worker = _worker(raw_id)
-    hits = []
-    if batch.status == HitBatch.Status.OPEN:
-        hits = [
-            h
-            for h in batch.hits.exclude(provider_hit_id="").order_by("number")
-            if worker is None or not market_hit_refusal(h, worker)
-        ]
+    if worker is not None:
+        hits = market_available_hits(batch, worker)
+    elif batch.status == HitBatch.Status.OPEN:
+        hits = list(batch.hits.exclude(provider_hit_id="").order_by("number"))
+    else:
+        hits = []
     response = render(
         request,
         "hits/market/batch.html",

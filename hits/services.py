@@ -53,6 +53,7 @@ from .providers.base import (
     list_qualification_name,
     parse_annotation,
 )
+from .providers.local import assignments_tidy, hit_counts
 from .selectors import (
     DONE,
     assignment_gold_accuracy,
@@ -855,8 +856,6 @@ def _market_worker_items(batch: HitBatch, worker: Worker) -> tuple[set[int], int
 
 def market_hit_refusal(hit: Hit, worker: Worker, now=None) -> str:
     """Why the worker may not take this HIT now ('' when they may)."""
-    from .providers.local import assignments_tidy, hit_counts
-
     batch = hit.batch
     now = now or timezone.now()
     if batch.provider != Provider.LOCAL or batch.status != HitBatch.Status.OPEN:
@@ -871,23 +870,48 @@ def market_hit_refusal(hit: Hit, worker: Worker, now=None) -> str:
     seen, taken = _market_worker_items(batch, worker)
     if batch.max_hits_per_worker is not None and taken >= batch.max_hits_per_worker:
         return f"You have done the most tasks allowed here ({batch.max_hits_per_worker})."
-    gold = {int(g) for g in hit.gold_items or []}
-    if seen & (set(hit_item_ids(batch.kind, hit.items)) - gold):
+    if _market_overlap(hit, seen):
         return "You have already seen some of the images in this task."
-    assignments_tidy(hit, now)
+    assignments_tidy(batch, now, hit)
     pending, completed = hit_counts(hit)
     if pending + completed >= hit.max_assignments:
         return "All places on this task are taken."
     return ""
 
 
+def _market_overlap(hit: Hit, seen: set[int]) -> bool:
+    gold = {int(g) for g in hit.gold_items or []}
+    return bool(seen & (set(hit_item_ids(hit.batch.kind, hit.items)) - gold))
+
+
+def market_available_hits(batch: HitBatch, worker: Worker) -> list[Hit]:
+    """The HITs of a batch this worker may take now, in order (a few queries per batch)."""
+    now = timezone.now()
+    if batch.provider != Provider.LOCAL or batch.status != HitBatch.Status.OPEN:
+        return []
+    if market_worker_allowed(batch, worker):
+        return []
+    seen, taken = _market_worker_items(batch, worker)
+    if batch.max_hits_per_worker is not None and taken >= batch.max_hits_per_worker:
+        return []
+    assignments_tidy(batch, now)
+    busy = [Assignment.Status.ACCEPTED, *DONE]
+    hits = (
+        batch.hits.exclude(provider_hit_id="")
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+        .exclude(assignments__worker=worker)
+        .annotate(taken=Count("assignments", filter=Q(assignments__status__in=busy)))
+        .filter(taken__lt=F("max_assignments"))
+        .select_related("batch")
+        .order_by("number")
+    )
+    return [h for h in hits if not _market_overlap(h, seen)]
+
+
 def market_next_hit(batch: HitBatch, worker: Worker) -> Hit | None:
     """The first HIT of the batch this worker may take."""
-    now = timezone.now()
-    for hit in batch.hits.exclude(provider_hit_id="").order_by("number").select_related("batch"):
-        if not market_hit_refusal(hit, worker, now):
-            return hit
-    return None
+    hits = market_available_hits(batch, worker)
+    return hits[0] if hits else None
 
 
 def market_accept(hit: Hit, raw_worker_id: str) -> Assignment:

@@ -32,17 +32,17 @@ def local_hit_id(token: str) -> str:
     return "L" + hashlib.sha256(token.encode()).hexdigest()[:31].upper()
 
 
-def assignments_tidy(hit: Hit, now: datetime) -> None:
-    """What time alone does on our marketplace: overdue work is abandoned, reviewed-late work is
-    approved automatically."""
-    batch = hit.batch
-    Assignment.objects.filter(
-        hit=hit,
+def assignments_tidy(batch: HitBatch, now: datetime, hit: Hit | None = None) -> None:
+    """What time alone does on our marketplace (for one HIT, or all of a batch): overdue work
+    is abandoned, work unreviewed past the auto-approval delay is approved."""
+    assignments = (
+        Assignment.objects.filter(hit=hit) if hit else Assignment.objects.filter(hit__batch=batch)
+    )
+    assignments.filter(
         status=Assignment.Status.ACCEPTED,
         accepted_at__lte=now - timedelta(seconds=batch.assignment_duration_seconds),
     ).update(status=Assignment.Status.ABANDONED)
-    Assignment.objects.filter(
-        hit=hit,
+    assignments.filter(
         status=Assignment.Status.SUBMITTED,
         submitted_at__lte=now - timedelta(seconds=batch.auto_approval_delay_seconds),
     ).update(status=Assignment.Status.APPROVED, reviewed_at=now, review_note="auto-approved")
@@ -69,7 +69,7 @@ class LocalProvider(CrowdProvider):
 
     def _record(self, hit: Hit, now: datetime | None = None) -> ProviderHit:
         now = now or timezone.now()
-        assignments_tidy(hit, now)
+        assignments_tidy(hit.batch, now, hit)
         pending, completed = hit_counts(hit)
         expired = hit.expires_at is not None and hit.expires_at <= now
         available = 0 if expired else max(0, hit.max_assignments - pending - completed)
@@ -118,7 +118,7 @@ class LocalProvider(CrowdProvider):
             yield self._record(hit)
 
     def list_assignments(self, hit: Hit) -> list[ProviderAssignment]:
-        assignments_tidy(self._published(hit), timezone.now())
+        assignments_tidy(hit.batch, timezone.now(), self._published(hit))
         return [
             ProviderAssignment(
                 assignment_id=a.provider_assignment_id,

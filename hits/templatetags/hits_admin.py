@@ -81,15 +81,17 @@ def env_banner(context) -> str:
         counts = sorted(
             qs.order_by().values_list(field).annotate(n=Count("pk")).values_list(field, "n")
         )
+        heading = "Environments on this page:"
     else:
         counts = sorted(HitBatch.objects.values_list("environment").annotate(n=Count("pk")))
+        heading = "Batches by environment:"
     if not counts:
         return format_html(
             '<div class="hits-env-banner" style="padding:.5em 0">{}</div>',
             "Environment: no batches yet",
         )
     return format_html(
-        '<div class="hits-env-banner" style="padding:.5em 0;font-size:1.2em">'
-        "Environments on this page: {}</div>",
+        '<div class="hits-env-banner" style="padding:.5em 0;font-size:1.2em">{} {}</div>',
+        heading,
         format_html_join(" ", "{} ({})", ((badge(env, "1.1em"), n) for env, n in counts)),
     )
