@@ -72,7 +72,7 @@ def question_form_answers(fields: dict[str, str]) -> str:
 
 def parse_question_form_answers(text: str) -> dict[str, str]:
     """Field name -> value of a QuestionFormAnswers document (FreeText answers)."""
-    root = _parse(text.removeprefix('<?xml version="1.0" encoding="UTF-8"?>'))
+    root = _parse(text)
     if root.tag != f"{{{ANSWERS_NS}}}QuestionFormAnswers":
         raise XMLError("root element must be QuestionFormAnswers")
     out: dict[str, str] = {}
