@@ -212,12 +212,6 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=400, help="per kind and phase")
     parser.add_argument("--seconds", type=float, default=60.0, help="cap per kind and phase")
     parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1) + 1)
-    parser.add_argument(
-        "--wal",
-        action="store_true",
-        help="switch the fresh SQLite file to write-ahead logging before serving (the site's "
-        "settings leave SQLite's default rollback journal)",
-    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary VAR_DIR")
     args = parser.parse_args()
 
@@ -240,11 +234,10 @@ def main() -> None:
         manage(env, "import_dataset", "--demo")
         out = manage(env, "shell", "-c", SETUP)
         hits = json.loads(re.search(r"HITS=(.*)", out)[1])
-        if args.wal:
-            import sqlite3
+        import sqlite3
 
-            with sqlite3.connect(var / "db.sqlite3") as db:
-                db.execute("PRAGMA journal_mode=WAL")
+        with sqlite3.connect(var / "db.sqlite3") as db:
+            journal = db.execute("PRAGMA journal_mode").fetchone()[0]
         server = subprocess.Popen(
             [
                 sys.executable,
@@ -273,7 +266,7 @@ def main() -> None:
 
         print(
             f"# task pages: gunicorn {args.workers} sync workers on {os.cpu_count()} CPUs, "
-            f"SQLite ({'WAL' if args.wal else 'rollback journal'}), {args.clients} concurrent clients, up to {args.requests} requests or "
+            f"SQLite (journal {journal}), {args.clients} concurrent clients, up to {args.requests} requests or "
             f"{args.seconds:.0f} s per kind and phase; load average "
             + " ".join(f"{x:.2f}" for x in os.getloadavg())
         )

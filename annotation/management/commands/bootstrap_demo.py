@@ -1,3 +1,4 @@
+import random
 import secrets
 
 from django.contrib.auth import get_user_model
@@ -17,8 +18,49 @@ class Command(BaseCommand):
         user, _ = User.objects.get_or_create(
             username=opts["username"], defaults={"email": "admin@localhost"}
         )
+        self._demo_batches()
         password = secrets.token_urlsafe(12)
         user.is_staff = user.is_superuser = True
         user.set_password(password)
         user.save()
         self.stdout.write(f"superuser: {user.username}  password: {password}")
+
+    def _demo_batches(self) -> None:
+        """One launched batch per task kind on the built-in marketplace, so the demo has work."""
+        from annotation.models import Dataset
+        from hits.models import HitBatch, ItemSelection
+        from hits.services import hit_batch_launch
+
+        dataset = Dataset.objects.get(name="digits-demo")
+        if HitBatch.objects.filter(dataset=dataset).exists():
+            return
+        items = list(dataset.items.order_by("index")[:120])
+        for kind, per_hit, n_items in [
+            ("complementary", 10, 60),
+            ("verify", 20, 60),
+            ("select", 2, 120),
+            ("review", 10, 30),
+        ]:
+            batch = HitBatch.objects.create(
+                name=f"Demo: {kind}",
+                dataset=dataset,
+                kind=kind,
+                item_selection=ItemSelection.EXPLICIT,
+                provider="local",
+                environment="local",
+                items_per_hit=per_hit,
+                assignments_per_item=5 if kind == "review" else 3,
+            )
+            if kind == "review":
+                # The demo has no curation run yet: suggest a random other digit to try the page.
+                rng = random.Random(0)
+                batch.params = {
+                    "suggested": {
+                        str(it.pk): rng.choice([k for k in range(10) if k != it.label])
+                        for it in items[:n_items]
+                    }
+                }
+                batch.save(update_fields=["params"])
+            batch.items.set(items[:n_items])
+            hit_batch_launch(batch)
+            self.stdout.write(f"launched {batch.name} on the built-in marketplace")
