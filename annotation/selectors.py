@@ -7,28 +7,39 @@ from dataclasses import dataclass
 import numpy as np
 from django.db.models import Count, Q, QuerySet
 
-from .models import AggregatedLabel, Dataset, Item, Vote
+from .models import AggregatedLabel, Dataset, Item, TaskKind, Vote
 
 
 @dataclass(frozen=True)
 class DatasetLabels:
     """Per item, in export order (by ``index``): ids, given, current and aggregated labels.
 
-    Arrays are (N,) int64 with -1 where a label is missing; ``probs`` is (N, K) float64, the
-    latest aggregation's probabilities, NaN rows where none was stored.
+    Arrays are (N,) int64 with -1 where a label is missing. ``aggregated`` is the newest
+    aggregation of a kind that asks for the label itself (verify, select, review);
+    ``complementary`` is the newest complementary posterior, which only narrows the classes
+    down. ``probs`` is (N, K) float64, the probabilities stored with those aggregations, NaN
+    rows where none was stored.
     """
 
     item_ids: np.ndarray
     given: np.ndarray
     current: np.ndarray
     aggregated: np.ndarray
+    complementary: np.ndarray
     probs: np.ndarray
 
     @property
     def export(self) -> np.ndarray:
-        """The label an export reports: aggregated, else current, else given (-1 if none)."""
-        out = np.where(self.aggregated >= 0, self.aggregated, self.current)
-        return np.where(out >= 0, out, self.given)
+        """The label an export reports (-1 if none): a direct aggregated label, else the current
+        label, else the given one, else the complementary posterior's guess.
+
+        A complementary posterior from three votes is right far less often than a given label,
+        so it fills gaps (e.g. CLImage-style items without labels) but never overrides one.
+        """
+        out = self.aggregated.copy()
+        for fallback in (self.current, self.given, self.complementary):
+            out = np.where(out >= 0, out, fallback)
+        return out
 
 
 def dataset_labels(dataset: Dataset) -> DatasetLabels:
@@ -42,19 +53,23 @@ def dataset_labels(dataset: Dataset) -> DatasetLabels:
     given = np.array([-1 if r[1] is None else r[1] for r in rows], dtype=np.int64)
     current = np.array([-1 if r[2] is None else r[2] for r in rows], dtype=np.int64)
     aggregated = np.full(n, -1, dtype=np.int64)
+    complementary = np.full(n, -1, dtype=np.int64)
     probs = np.full((n, k), np.nan)
+    direct = np.zeros(n, dtype=bool)
     pos = {item_id: i for i, item_id in enumerate(ids.tolist())}
     latest = (
         AggregatedLabel.objects.filter(item__dataset=dataset, label__gte=0)
         .order_by("item_id", "created_at", "id")
-        .values_list("item_id", "label", "probs")
+        .values_list("item_id", "kind", "label", "probs")
     )
-    for item_id, label, p in latest.iterator(chunk_size=2000):
+    for item_id, kind, label, p in latest.iterator(chunk_size=2000):
         i = pos[item_id]
-        aggregated[i] = label
-        if p is not None and len(p) == k:
+        is_direct = kind != TaskKind.COMPLEMENTARY
+        (aggregated if is_direct else complementary)[i] = label
+        if p is not None and len(p) == k and (is_direct or not direct[i]):
             probs[i] = p
-    return DatasetLabels(ids, given, current, aggregated, probs)
+        direct[i] |= is_direct
+    return DatasetLabels(ids, given, current, aggregated, complementary, probs)
 
 
 def dataset_counts(dataset: Dataset) -> dict[str, int]:

@@ -215,3 +215,28 @@ def test_import_refuses_an_existing_name(make_climage, db_state):
         dataset_import_from_args(name="same", fmt="climage", file=path)
     assert db_state() == before
     assert Item.objects.count() == 3
+
+
+def test_export_label_precedence(make_climage, tmp_path):
+    """A review verdict overrides the given label; a complementary posterior only fills gaps."""
+    from annotation.models import AggregatedLabel
+
+    path, data = make_climage(n=3, k=4, size=4, ord_labels=[0, 1, 2])
+    ds = dataset_import_from_args(name="prec", fmt="climage", file=path)
+    a, b, c = ds.items.order_by("index")
+    c.given_label = c.label = None
+    c.save()
+    AggregatedLabel.objects.create(
+        item=a, kind="review", method="consensus_3of5", label=3, confidence=1
+    )
+    for item in (a, b, c):
+        AggregatedLabel.objects.create(
+            item=item,
+            kind="complementary",
+            method="posterior",
+            label=1 if item != b else 3,
+            confidence=0.3,
+        )
+    out = dataset_export(ds, "climage", tmp_path / "prec.pkl")
+    with open(out, "rb") as fh:
+        assert pickle.load(fh)["ord_labels"] == [3, 1, 1]
