@@ -21,7 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 
-Tie = Literal["random", "unresolved"]
+Tie = Literal["random", "unresolved", "agreement"]
 ConfusionPrior = Literal["dirichlet", "pooled", "none"]
 DurationsPer = Literal["vote", "worker"]
 ClassPrior = Literal["uniform", "estimate"]
@@ -326,8 +326,29 @@ def _pick_max(scores: FloatArray, valid: BoolArray, tie: Tie, seed: int) -> IntA
 
 
 def _check_tie(tie: str) -> None:
-    if tie not in ("random", "unresolved"):
-        raise ValueError(f"tie: expected 'random' or 'unresolved', got {tie!r}")
+    if tie not in ("random", "unresolved", "agreement"):
+        raise ValueError(f"tie: expected 'random', 'unresolved' or 'agreement', got {tie!r}")
+
+
+def _agreement_tiebreak(votes: VoteTable, counts: FloatArray) -> FloatArray:
+    """(N, K) counts nudged by less than one vote toward the classes of agreeable workers.
+
+    A worker's weight is their smoothed rate of agreeing with the plurality on items without a
+    tie, (agree + 1) / (counted + 2); the nudge is at most 0.5 so it only reorders tied classes.
+    """
+    top = counts.max(axis=1)
+    untied = (counts == top[:, None]).sum(axis=1) == 1
+    plurality = np.where(untied, np.argmax(counts, axis=1), -1)[votes.item]
+    counted = plurality >= 0
+    agree = np.bincount(
+        votes.worker[counted],
+        weights=(votes.label[counted] == plurality[counted]).astype(np.float64),
+        minlength=votes.num_workers,
+    )
+    seen = np.bincount(votes.worker[counted], minlength=votes.num_workers)
+    weight = (agree + 1.0) / (seen + 2.0)
+    weighted = _vote_counts(votes, counts.shape[1], weights=weight[votes.worker])
+    return counts + 0.5 * weighted / (weighted.sum(axis=1, keepdims=True) + 1e-12)
 
 
 def _shares(counts: FloatArray) -> tuple[FloatArray, BoolArray]:
@@ -388,7 +409,8 @@ def majority_vote(
         votes: the vote table; item (V,), worker (V,), label (V,) int64.
         num_classes: K >= 2; labels must lie in 0..K-1.
         tie: ``"random"`` picks one of the tied classes with a seeded generator;
-            ``"unresolved"`` sets the label to -1.
+            ``"unresolved"`` sets the label to -1; ``"agreement"`` prefers the tied class whose
+            voters agree most often with the plurality on untied items (remaining ties random).
         seed: seed for the tie-breaking generator.
     Returns:
         Aggregate with labels (N,) int64 (-1 = no votes or unresolved tie) and probs (N, K) =
@@ -400,6 +422,12 @@ def majority_vote(
     _check_tie(tie)
     counts = _vote_counts(votes, k)
     probs, voted = _shares(counts)
+    if tie == "agreement":
+        return _finish(
+            probs,
+            _pick_max(_agreement_tiebreak(votes, counts), voted, "random", seed),
+            "majority_vote",
+        )
     return _finish(probs, _pick_max(counts, voted, tie, seed), "majority_vote")
 
 

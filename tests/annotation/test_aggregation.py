@@ -157,6 +157,15 @@ def test_majority_tie_random_is_seeded_and_picks_a_tied_class() -> None:
     np.testing.assert_allclose(first.probs[0], [0.5, 0, 0.5])
 
 
+def test_majority_tie_agreement_prefers_the_reliable_worker() -> None:
+    # Workers 0 and 1 agree with worker 2 on items 0-3; worker 3 always dissents there.
+    rows = [(i, w, 1) for i in range(4) for w in (0, 1, 2)] + [(i, 3, 0) for i in range(4)]
+    rows += [(4, 0, 2), (4, 3, 0)]  # a tie between the reliable worker 0 and worker 3
+    agg = majority_vote(table(rows), num_classes=3, tie="agreement")
+    assert agg.labels.tolist() == [1, 1, 1, 1, 2]
+    np.testing.assert_allclose(agg.probs[4], [0.5, 0, 0.5])
+
+
 def test_majority_tie_unresolved_gives_minus_one() -> None:
     votes = table([(0, 0, 0), (0, 1, 1), (1, 0, 1), (1, 1, 1), (1, 2, 0)])
     agg = majority_vote(votes, num_classes=2, tie="unresolved")
