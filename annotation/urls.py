@@ -4,12 +4,16 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import DefaultRouter
 
+from hits import api as hits_api
+
 from . import api, views
 
 router = DefaultRouter()
 router.register("datasets", api.DatasetViewSet, basename="dataset")
 router.register("items", api.ItemViewSet, basename="item")
 router.register("votes", api.VoteViewSet, basename="vote")
+router.register("hits/batches", hits_api.HitBatchViewSet, basename="batch-api")
+router.register("hits/assignments", hits_api.AssignmentViewSet, basename="assignment-api")
 
 urlpatterns = [
     path("", views.home, name="home"),

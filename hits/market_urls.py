@@ -1,15 +1,8 @@
-from django.urls import include, path
-from rest_framework.routers import SimpleRouter
+from django.urls import path
 
-from . import api
 from . import market_views as views
 
 app_name = "market"
-
-# The researcher's API (staff only) rides on this mount until the site's /api/ router takes it.
-router = SimpleRouter()
-router.register("batches", api.HitBatchViewSet, basename="batch-api")
-router.register("assignments", api.AssignmentViewSet, basename="assignment-api")
 
 urlpatterns = [
     path("", views.market_home, name="home"),
@@ -20,5 +13,4 @@ urlpatterns = [
     path("hits/<int:pk>/accept/", views.hit_accept, name="accept"),
     path("assignments/<str:assignment_id>/return/", views.assignment_return, name="return"),
     path("mturk/externalSubmit", views.external_submit, name="external-submit"),
-    path("api/", include(router.urls)),
 ]

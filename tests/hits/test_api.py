@@ -7,7 +7,7 @@ from hits.models import Assignment, HitBatch
 from hits.services import assignment_open
 
 pytestmark = pytest.mark.django_db
-BASE = "/market/api"
+BASE = "/api/hits"
 
 
 def test_batch_lifecycle_over_the_api(
