@@ -90,9 +90,7 @@ def export_climage(dataset: Dataset, output: Path, *, progress: Progress | None 
     return output
 
 
-def export_label_errors(
-    dataset: Dataset, output: Path, *, float32: bool = False, site_url: str = ""
-) -> Path:
+def export_label_errors(dataset: Dataset, output: Path, *, float32: bool = False) -> Path:
     """A folder in the label-errors release layout.
 
     ``original_labels.npy`` and ``aggregated_labels.npy`` are uint16 (N,) with 65535 where an
@@ -136,7 +134,8 @@ def export_label_errors(
         records.append(
             {
                 "id": i,
-                "url": f"{site_url}/api/items/{item_id}/image/" if site_url else "",
+                # The release links its own image host; ours are served to staff only.
+                "url": "",
                 "given_original_label": g,
                 "given_original_label_name": names[g] if g >= 0 else None,
                 "our_guessed_label": s,

@@ -131,9 +131,8 @@ def dataset_import(
                 votes = []
                 for item, rec in zip(created, chunk, strict=True):
                     if rec.cl_labels and imported_worker is None:
-                        imported_worker, _ = Worker.objects.get_or_create(
-                            provider=Worker.Provider.IMPORTED,
-                            id_hash=worker_id_hash(f"imported:{dataset.name}"),
+                        imported_worker = worker_get_or_create(
+                            Worker.Provider.IMPORTED, f"imported:{dataset.name}"
                         )
                     for cl in rec.cl_labels:
                         votes.append(
