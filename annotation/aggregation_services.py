@@ -12,13 +12,15 @@ How each kind becomes labels (stored in :class:`~annotation.models.AggregatedLab
   ``suggested_label``, "both" → the given label (it stays correct), "neither" → no class, so the
   vote is left out of the class table (it still counts in ``num_votes``). Methods: ``majority``,
   ``dawid_skene``, ``one_coin``, ``mace``, ``gold_weighted`` (items with ``gold_label``),
-  ``consensus`` (k of n; stored as e.g. ``consensus_3_of_5``) and ``strict`` (unanimous).
+  ``consensus`` (k of n; stored under :func:`~annotation.aggregation.consensus_method_name`,
+  e.g. ``consensus_3of5``, or ``consensus_3ofany`` without n) and ``strict`` (unanimous).
 * **verify** — ``verify_majority`` and ``verify_strict``: label = the shown label when the item's
   status is clean, -1 when noisy or ambiguous; confidence = share of "correct" votes. An item
   verified under several shown labels is judged on its most frequent one.
 * **complementary** — ``complementary``: the posterior of :func:`complementary_posterior`, with
-  a transition matrix estimated from votes on gold items when there are at least
-  ``min_gold_votes`` (default 10 per class), else the uniform model; the run's message says which.
+  the transition chosen by :func:`~annotation.aggregation.complementary_transition_from_gold`:
+  estimated from votes on gold items when there are at least ``min_gold_votes`` (default 10 per
+  class), else the uniform model; the run's message says which.
 * **select** — ``select_share``: label = the group's label (``shown_label``) when at least
   ``threshold`` of the workers who saw the image selected it, else -1; confidence = that share.
 
@@ -40,6 +42,7 @@ from django.utils import timezone
 
 from . import aggregation as agg
 from .exceptions import AggregationError
+from .jobs import enqueue_on_commit
 from .models import AggregatedLabel, AggregationRun, Dataset, Item, TaskKind, Vote
 
 logger = logging.getLogger(__name__)
@@ -47,7 +50,6 @@ logger = logging.getLogger(__name__)
 Progress = Callable[[float, str], None]
 _READ_CHUNK = 5000
 _WRITE_CHUNK = 1000
-REVIEW_GIVEN, REVIEW_SUGGESTED, REVIEW_BOTH, REVIEW_NEITHER = 0, 1, 2, 3
 
 METHODS_BY_KIND: dict[str, tuple[str, ...]] = {
     TaskKind.REVIEW: agg.CATEGORICAL_METHODS,
@@ -200,9 +202,9 @@ def review_vote_table(
         dataset, TaskKind.REVIEW, "shown_label", "suggested_label"
     ):
         all_items.append(item_id)
-        if answer in (REVIEW_GIVEN, REVIEW_BOTH):
+        if answer in (agg.REVIEW_GIVEN, agg.REVIEW_BOTH):
             label = shown
-        elif answer == REVIEW_SUGGESTED:
+        elif answer == agg.REVIEW_SUGGESTED:
             label = suggested
         else:
             continue
@@ -261,7 +263,7 @@ def _aggregate_verify(
     for item_id, _worker, answer, shown_label in _vote_columns(
         dataset, TaskKind.VERIFY, "shown_label"
     ):
-        if answer not in (0, 1, 2):
+        if not 0 <= answer < len(agg.VERIFY_ANSWERS):
             continue
         it.append(item_id)
         ans.append(answer)
@@ -328,23 +330,11 @@ def _aggregate_complementary(
         cands[v, : len(row)] = row
     if width == 0:
         cands = None
-    gold = items.gold[pos]
-    on_gold = gold >= 0
-    need = opts.min_gold_votes if opts.min_gold_votes is not None else 10 * k
-    transition = None
-    if int(on_gold.sum()) >= max(need, 1):
-        transition = agg.estimate_complementary_transition(
-            picks[on_gold],
-            None if cands is None else cands[on_gold],
-            gold[on_gold],
-            num_classes=k,
-        )
-        notes.append(f"transition estimated from {int(on_gold.sum())} votes on gold items")
-    else:
-        notes.append(
-            f"uniform transition: {int(on_gold.sum())} votes on gold items, fewer than {need}"
-        )
     try:
+        transition, note = agg.complementary_transition_from_gold(
+            pos, picks, cands, items.gold, num_classes=k, min_votes=opts.min_gold_votes
+        )
+        notes.append(note)
         out = agg.complementary_posterior(
             pos, picks, cands, num_items=n, num_classes=k, transition=transition
         )
@@ -462,9 +452,7 @@ def aggregation_run_start(
         methods=chosen,
         options=asdict(options or AggregationOptions()),
     )
-    from .tasks import aggregate_votes_task
-
-    transaction.on_commit(lambda: aggregate_votes_task.delay(run.pk))
+    enqueue_on_commit("annotation.tasks.aggregate_votes_task", run.pk)
     return run
 
 

@@ -14,14 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import aggregation as agg
-from .aggregation_services import (
-    REVIEW_BOTH,
-    REVIEW_GIVEN,
-    REVIEW_SUGGESTED,
-    dataset_vote_kinds,
-    dominant_per_item,
-    item_index,
-)
+from .aggregation import REVIEW_BOTH, REVIEW_GIVEN, REVIEW_SUGGESTED
+from .aggregation_services import dataset_vote_kinds, dominant_per_item, item_index
 from .models import AggregatedLabel, Dataset, TaskKind, Vote
 
 HASH_PREFIX = 10

@@ -19,12 +19,3 @@ def aggregate_votes_task(run_id: int) -> str:
     from .aggregation_services import aggregation_run_execute
 
     return aggregation_run_execute(run_id).status
-
-
-@shared_task
-def dataset_aggregate_task(dataset_id: int, kind: str, methods: list[str] | None = None) -> int:
-    """Start (record and run) an aggregation of one kind; returns the run's id."""
-    from .aggregation_services import aggregation_run_start
-    from .models import Dataset
-
-    return aggregation_run_start(Dataset.objects.get(pk=dataset_id), kind=kind, methods=methods).pk

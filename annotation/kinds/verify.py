@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..aggregation import ANSWER_CORRECT, ANSWER_UNSURE, ANSWER_WRONG
 from .base import (
     Choice,
     FlatKind,
@@ -25,7 +26,7 @@ from .base import (
     problem_for,
 )
 
-CHOICES = ((0, "Correct"), (1, "Not sure"), (2, "Wrong"))
+CHOICES = ((ANSWER_CORRECT, "Correct"), (ANSWER_UNSURE, "Not sure"), (ANSWER_WRONG, "Wrong"))
 
 
 def shown_label(entry: Any, item) -> int | None:

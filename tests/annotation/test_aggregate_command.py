@@ -1,6 +1,7 @@
 """manage.py aggregate_votes: crowd-kit long-format CSV in, labels out; and the votes-csv round trip."""
 
 import csv
+import io
 
 import numpy as np
 import pytest
@@ -186,3 +187,22 @@ def test_dataset_mode_writes_rows_and_refuses_missing_votes(tmp_path):
         call_command("aggregate_votes", "--dataset", "dm", "--kind", "review")
     with pytest.raises(CommandError, match="no dataset named 'nope'"):
         call_command("aggregate_votes", "--dataset", "nope", "--kind", "review")
+
+
+def test_complementary_gold_transition_needs_enough_gold_votes(tmp_path):
+    # Three classes: the default needs 10 gold votes per class (30); there are 4.
+    rows = ["task,worker,label,candidates"]
+    for task, picks in {"g1": (1, 2), "g2": (0, 2), "u": (1, 2)}.items():
+        rows += [f"{task},w{j},{p},0 1 2" for j, p in enumerate(picks)]
+    src = write(tmp_path / "votes.csv", "\n".join(rows) + "\n")
+    gold = write(tmp_path / "gold.csv", "task,label\ng1,0\ng2,1\n")
+    base = ["--input", src, "--num-classes", "3", "--kind", "complementary",
+            "--method", "complementary", "--gold", gold]  # fmt: skip
+    out = io.StringIO()
+    call_command("aggregate_votes", *base, "--output", tmp_path / "a.csv", stdout=out)
+    assert "uniform transition: 4 votes on gold items, fewer than 30" in out.getvalue()
+    out = io.StringIO()
+    call_command("aggregate_votes", *base, "--min-gold-votes", "4", "--output",
+                 tmp_path / "b.csv", stdout=out)  # fmt: skip
+    assert "transition estimated from 4 votes on gold items" in out.getvalue()
+    assert [r["task"] for r in read_out(tmp_path / "b.csv")] == ["g1", "g2", "u"]

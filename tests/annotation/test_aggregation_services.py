@@ -58,7 +58,7 @@ def test_review_votes_become_class_labels_once_per_item_and_method():
     assert out.num_items == 3 and out.num_votes == 13
     assert AggregatedLabel.objects.filter(item__dataset=ds).count() == 3 * 4
     assert labels(ds, "majority") == {0: 2, 1: 1, 2: -1}
-    assert labels(ds, "consensus_3_of_any") == {0: 2, 1: 1, 2: -1}
+    assert labels(ds, "consensus_3ofany") == {0: 2, 1: 1, 2: -1}
     assert labels(ds, "strict") == {0: -1, 1: -1, 2: -1}
     row = AggregatedLabel.objects.get(item=items[0], method="majority")
     assert row.num_votes == 5 and row.confidence == pytest.approx(0.75)

@@ -95,10 +95,10 @@ def read_votes(
                 raise CommandError(f"{where}: empty {'task' if not task else 'worker'}")
             label = _int(row["label"] or "", where, "label")
             if review_map:
-                # review answers: 0 given, 1 suggested, 2 both (keeps given), 3 neither (no class)
-                if label == 3:
+                # review answers: given, suggested, both (keeps given), neither (no class)
+                if label == agg.REVIEW_NEITHER:
                     continue
-                column = "suggested_label" if label == 1 else "shown_label"
+                column = "suggested_label" if label == agg.REVIEW_SUGGESTED else "shown_label"
                 if not (row[column] or "").strip():
                     continue
                 label = _int(row[column], where, column)
@@ -188,6 +188,13 @@ class Command(BaseCommand):
         parser.add_argument("--k", type=int, default=3, help="consensus: votes that must agree")
         parser.add_argument("--n", type=int, default=None, help="consensus: votes per item")
         parser.add_argument("--gold", type=Path, help="task,label CSV of known answers")
+        parser.add_argument(
+            "--min-gold-votes",
+            type=int,
+            default=None,
+            help="complementary: votes on gold items needed to estimate the transition "
+            f"(default {agg.GOLD_VOTES_PER_CLASS} per class); fewer means the uniform model",
+        )
         parser.add_argument("--threshold", type=float, default=0.5, help="select: clean share")
         parser.add_argument("--seed", type=int, default=0, help="tie-breaking seed")
         parser.add_argument(
@@ -219,9 +226,12 @@ class Command(BaseCommand):
         )
         n = len(votes.tasks)
         gold = read_gold(opts["gold"], votes.tasks, k) if opts["gold"] else None
+        notes: list[str] = []
         try:
             if complementary:
-                result = self.complementary(votes, method, k, gold, opts["seed"])
+                result = self.complementary(
+                    votes, method, k, gold, opts["seed"], opts["min_gold_votes"], notes
+                )
             else:
                 table = agg.VoteTable.from_arrays(
                     votes.item, votes.worker, votes.label, num_items=n,
@@ -247,24 +257,35 @@ class Command(BaseCommand):
                 f"wrote {opts['output']}"
             )
         )
+        for note in notes:
+            self.stdout.write(note)
 
     @staticmethod
-    def complementary(votes: ParsedVotes, method: str, k: int, gold, seed: int):
+    def complementary(
+        votes: ParsedVotes,
+        method: str,
+        k: int,
+        gold,
+        seed: int,
+        min_gold_votes: int | None,
+        notes: list[str],
+    ) -> agg.Aggregate:
         n = len(votes.tasks)
         if method == "elimination":
             return agg.elimination(votes.item, votes.label, num_items=n, num_classes=k, seed=seed)
         transition = None
-        if gold is not None and gold[0].size:
+        if gold is not None:
             truth = np.full(n, -1, dtype=np.int64)
             truth[gold[0]] = gold[1]
-            on = truth[votes.item] >= 0
-            if on.any():
-                transition = agg.estimate_complementary_transition(
-                    votes.label[on],
-                    None if votes.candidates is None else votes.candidates[on],
-                    truth[votes.item][on],
-                    num_classes=k,
-                )
+            transition, note = agg.complementary_transition_from_gold(
+                votes.item,
+                votes.label,
+                votes.candidates,
+                truth,
+                num_classes=k,
+                min_votes=min_gold_votes,
+            )
+            notes.append(note)
         return agg.complementary_posterior(
             votes.item,
             votes.label,
@@ -304,6 +325,7 @@ class Command(BaseCommand):
             consensus_k=opts["k"],
             consensus_n=opts["n"],
             select_threshold=opts["threshold"],
+            min_gold_votes=opts["min_gold_votes"],
             seed=opts["seed"],
         )
         try:
