@@ -10,9 +10,10 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from annotation.images import rendition_url
+from hits.models import Provider
 
 from .exceptions import CurationError
-from .models import CurationRun, LabelIssue
+from .models import CurationRun, LabelIssue, ReviewBatch
 from .selectors import run_summary
 from .services import (
     DEFAULT_DETECTORS,
@@ -53,11 +54,36 @@ class ReviewBatchForm(forms.Form):
         ]
     )
     provider = forms.ChoiceField(
-        choices=[("local", "Built-in marketplace"), ("mturk", "MTurk (sandbox draft)")]
+        choices=[
+            (Provider.MARKET, "Built-in marketplace"),
+            (Provider.MTURK, "MTurk (sandbox draft)"),
+        ]
     )
     launch = forms.BooleanField(
         required=False, initial=True, help_text="Launch a built-in marketplace batch at once."
     )
+
+
+class ReviewBatchInline(admin.TabularInline):
+    """The HIT batches reviewing the run's issues; add one here to give a batch drafted by hand
+    (item selection "curation") its run."""
+
+    model = ReviewBatch
+    fields = ["batch", "batch_status"]
+    readonly_fields = ["batch_status"]
+    raw_id_fields = ["batch"]
+    extra = 0
+    verbose_name = "review batch"
+
+    @admin.display(description="Status")
+    def batch_status(self, obj: ReviewBatch) -> str:
+        if obj.pk is None:
+            return "—"
+        return format_html(
+            '<a href="{}">{}</a>',
+            reverse("admin:hits_hitbatch_change", args=[obj.batch_id]),
+            obj.batch.get_status_display(),
+        )
 
 
 @admin.register(CurationRun)
@@ -86,6 +112,7 @@ class CurationRunAdmin(admin.ModelAdmin):
         "review_summary",
         "gallery",
     ]
+    inlines = [ReviewBatchInline]
     actions = ["run_again", "send_to_review", "resolve_from_review_votes"]
 
     @admin.display(description="Progress")

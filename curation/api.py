@@ -26,7 +26,7 @@ class ReviewBatchRequest(serializers.Serializer):
     min_score = serializers.FloatField(required=False)
     # The model's choice sets, so the schema has one enum per set; kind is checked below.
     kind = serializers.ChoiceField(TaskKind.choices, default=TaskKind.REVIEW)
-    provider = serializers.ChoiceField(Provider.choices, default=Provider.LOCAL)
+    provider = serializers.ChoiceField(Provider.choices, default=Provider.MARKET)
     environment = serializers.ChoiceField(Environment.choices, required=False)
     assignments_per_item = serializers.IntegerField(min_value=1, required=False)
     items_per_hit = serializers.IntegerField(min_value=1, required=False)
@@ -77,7 +77,7 @@ class RunReviewBatchView(APIView):
                 "issues": run.issues.filter(review_batch=batch).count(),
                 "admin_url": reverse("admin:hits_hitbatch_change", args=[batch.pk]),
                 "market_url": reverse("market:batch", kwargs={"uid": batch.uid})
-                if batch.provider == "local"
+                if batch.provider == Provider.MARKET
                 else "",
             },
             status=status.HTTP_201_CREATED,

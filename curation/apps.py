@@ -4,3 +4,14 @@ from django.apps import AppConfig
 class CurationConfig(AppConfig):
     name = "curation"
     verbose_name = "Curation"
+
+    def ready(self) -> None:
+        # The apps below curation reach it only through these hooks, never by importing it.
+        from annotation.kinds.review import suggestion_source_register
+        from hits.models import ItemSelection
+        from hits.planning import item_selection_register
+
+        from .selectors import issue_suggestions, review_batch_items
+
+        item_selection_register(ItemSelection.CURATION, review_batch_items)
+        suggestion_source_register(issue_suggestions)

@@ -1,4 +1,4 @@
-"""Curation runs and the label issues they flag."""
+"""Curation runs, the label issues they flag, and the HIT batches that review them."""
 
 from django.db import models
 
@@ -102,3 +102,19 @@ class LabelIssue(models.Model):
 
     def __str__(self) -> str:
         return f"issue on {self.item}: {self.current_label} -> {self.suggested_label}"
+
+
+class ReviewBatch(models.Model):
+    """A HIT batch that reviews a run's issues. Kept here, not on HitBatch, so that hits never
+    refers to curation; a batch reviews at most one run."""
+
+    run = models.ForeignKey(CurationRun, on_delete=models.CASCADE, related_name="review_batches")
+    batch = models.OneToOneField(
+        "hits.HitBatch", on_delete=models.CASCADE, related_name="curation_review"
+    )
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"batch {self.batch_id} reviews curation run {self.run_id}"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from annotation.models import Item
 
-from .models import CurationRun, LabelIssue
+from .models import CurationRun, LabelIssue, ReviewBatch
 
 R = LabelIssue.Resolution
 ERRORS = (R.CONFIRMED, R.ERROR)
@@ -83,3 +83,36 @@ def run_summary(run: CurationRun) -> RunSummary:
 def runs_awaiting_resolution() -> QuerySet[CurationRun]:
     """Runs with issues in review (the periodic resolver's work list)."""
     return CurationRun.objects.filter(issues__resolution=R.IN_REVIEW).distinct()
+
+
+def review_batch_items(batch, items: QuerySet[Item]) -> QuerySet[Item]:
+    """The items of a batch selecting "curation" (out of ``items``, its dataset's): the issues of
+    its run that it reviews, or, for a batch drafted by hand, the run's issues still open.
+
+    Raises:
+        ValueError: the batch is linked to no curation run.
+    """
+    run_id = ReviewBatch.objects.filter(batch_id=batch.pk).values_list("run_id", flat=True).first()
+    if run_id is None:
+        raise ValueError("item selection 'curation' needs a curation run")
+    return items.filter(
+        Q(label_issues__resolution=R.IN_REVIEW, label_issues__review_batch=batch)
+        | Q(label_issues__resolution=R.OPEN),
+        label_issues__run_id=run_id,
+    )
+
+
+def issue_suggestions(
+    item_ids: list[int], run_id: int | None = None
+) -> dict[int, tuple[int | None, int]]:
+    """{item id: (current label, suggested label)} from the open or in-review issues of the run
+    (any run when None; the newest run wins): the review task's suggestions."""
+    qs = LabelIssue.objects.filter(item_id__in=item_ids, resolution__in=[R.OPEN, R.IN_REVIEW])
+    if run_id is not None:
+        qs = qs.filter(run_id=run_id)
+    out: dict[int, tuple[int | None, int]] = {}
+    for item_id, current, suggested in qs.order_by("run_id", "id").values_list(
+        "item_id", "current_label", "suggested_label"
+    ):
+        out[item_id] = (current, suggested)  # the newest run wins
+    return out

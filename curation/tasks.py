@@ -21,15 +21,6 @@ def curation_run_execute_task(run_id: int) -> str:
 
 
 @shared_task
-def curation_run_resolve_task(run_id: int) -> int:
-    """Resolve a run's issues in review from their review votes."""
-    from .models import CurationRun
-    from .services import curation_run_resolve
-
-    return curation_run_resolve(CurationRun.objects.get(pk=run_id)).resolved
-
-
-@shared_task
 def curation_runs_resolve_task() -> dict:
     """The beat job: resolve every run whose review batches have enough votes."""
     from .services import curation_runs_resolve

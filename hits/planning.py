@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db.models import Count, Q, QuerySet
@@ -10,6 +11,17 @@ from annotation import kinds
 from annotation.models import Item
 
 from .models import HitBatch, ItemSelection
+
+# Item selections supplied by an app above hits: name -> fn(batch, items), returning the batch's
+# items out of ``items`` (the dataset's) and raising ValueError when it cannot select them. The
+# curation app registers ItemSelection.CURATION (a curation run's issues) when it loads.
+ItemSelector = Callable[[HitBatch, QuerySet[Item]], QuerySet[Item]]
+_ITEM_SELECTIONS: dict[str, ItemSelector] = {}
+
+
+def item_selection_register(name: str, fn: ItemSelector) -> None:
+    """Let another app choose the items of batches whose item_selection is ``name``."""
+    _ITEM_SELECTIONS[name] = fn
 
 
 @dataclass(frozen=True)
@@ -31,14 +43,10 @@ def batch_items(batch: HitBatch) -> QuerySet[Item]:
             n=Count("votes", filter=Q(votes__kind=batch.kind, votes__is_gold=False))
         ).filter(n__lt=batch.assignments_per_item)
     elif selection == ItemSelection.CURATION:
-        if batch.curation_run_id is None:
-            raise ValueError("item selection 'curation' needs a curation run")
-        # The run's issues this batch reviews, or (a batch drafted by hand) those still open.
-        items = items.filter(
-            Q(label_issues__resolution="in_review", label_issues__review_batch=batch)
-            | Q(label_issues__resolution="open"),
-            label_issues__run_id=batch.curation_run_id,
-        )
+        select = _ITEM_SELECTIONS.get(selection)
+        if select is None:
+            raise ValueError("item selection 'curation' needs a curation run (no app provides it)")
+        items = select(batch, items)
     elif selection == ItemSelection.EXPLICIT:
         items = items.filter(batches=batch)
     else:

@@ -13,8 +13,16 @@ Votes: answer 0 given, 1 suggested, 2 both, 3 neither; ``shown_label`` / ``sugge
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
+from ..aggregation import (
+    REVIEW_ANSWERS,
+    REVIEW_BOTH,
+    REVIEW_GIVEN,
+    REVIEW_NEITHER,
+    REVIEW_SUGGESTED,
+)
 from .base import (
     Choice,
     FlatKind,
@@ -28,24 +36,22 @@ from .base import (
 )
 from .verify import other_label
 
-ANSWERS = ("given", "suggested", "both", "neither")
+# Where suggested labels come from when params give none: fn(item_ids, run_id) -> {item id:
+# (current label or None, suggested label)}, run_id None meaning any run. The curation app
+# registers its open label issues when it loads; with nothing registered there are none.
+SuggestionSource = Callable[[list[int], int | None], dict[int, tuple[int | None, int]]]
+_SUGGESTION_SOURCES: list[SuggestionSource] = []
+
+
+def suggestion_source_register(fn: SuggestionSource) -> None:
+    """Set the source of suggested labels (the latest registration wins)."""
+    _SUGGESTION_SOURCES[:] = [fn]
 
 
 def _issue_suggestions(item_ids, run_id=None) -> dict[int, tuple[int | None, int]]:
-    from curation.models import LabelIssue
-
-    qs = LabelIssue.objects.filter(
-        item_id__in=item_ids,
-        resolution__in=[LabelIssue.Resolution.OPEN, LabelIssue.Resolution.IN_REVIEW],
-    )
-    if run_id is not None:
-        qs = qs.filter(run_id=run_id)
-    out: dict[int, tuple[int | None, int]] = {}
-    for item_id, current, suggested in qs.order_by("run_id", "id").values_list(
-        "item_id", "current_label", "suggested_label"
-    ):
-        out[item_id] = (current, suggested)  # the newest run wins
-    return out
+    if not _SUGGESTION_SOURCES:
+        return {}
+    return _SUGGESTION_SOURCES[0](list(item_ids), run_id)
 
 
 def labels_for(entry: Any, item, params: dict) -> tuple[int | None, int | None]:
@@ -105,7 +111,7 @@ class Review(FlatKind):
         return build_flat_hits(req, entry=lambda item: entries[item.pk], gold_entry=gold_entry)
 
     def allowed_answers(self, hit, assignment, entry, item):
-        return range(len(ANSWERS))
+        return range(len(REVIEW_ANSWERS))
 
     def vote_fields(self, hit, assignment, entry, item, answer):
         given, suggested = labels_for(entry, item, hit.batch.params or {})
@@ -129,17 +135,17 @@ class Review(FlatKind):
             ]
             problem = problem_for(number, item, given=g, suggested=s, refs=refs)
             problem.choices = [
-                Choice("0", g, "1", "the given label"),
-                Choice("1", s, "2", "the suggested label"),
-                Choice("2", "Both", "3", "the image fits both"),
-                Choice("3", "Neither", "4", "it is something else"),
+                Choice(str(REVIEW_GIVEN), g, "1", "the given label"),
+                Choice(str(REVIEW_SUGGESTED), s, "2", "the suggested label"),
+                Choice(str(REVIEW_BOTH), "Both", "3", "the image fits both"),
+                Choice(str(REVIEW_NEITHER), "Neither", "4", "it is something else"),
             ]
             problems.append(problem)
         return {
             "title": "Which label fits each image?",
             "problems": problems,
             "mode": "choice",
-            "num_keys": len(ANSWERS),
+            "num_keys": len(REVIEW_ANSWERS),
         }
 
 

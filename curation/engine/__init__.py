@@ -4,23 +4,20 @@ Plain functions over numpy arrays and torch tensors; no Django. Importing this p
 torch, so web code must import it only inside a curation task's body.
 """
 
-from curation.engine.detectors import (
-    ConfidentLearningIssues,
-    KnnVoteIssues,
-    LabelIssues,
-    combine_issues,
+from curation.engine.combine import combine_issues, find_label_issues
+from curation.engine.confident import (
     confident_joint,
     find_issues_confident_learning,
-    find_issues_knn,
     find_issues_low_confidence,
-    find_label_issues,
 )
 from curation.engine.features import (
     features_from_state_dict,
     features_from_torchscript,
     load_features_npy,
 )
+from curation.engine.issues import ConfidentLearningIssues, KnnVoteIssues, LabelIssues
 from curation.engine.knn import knn_cosine, pick_device
+from curation.engine.knn_vote import find_issues_knn
 from curation.engine.training import (
     SmallConvNet,
     TrainedFeatures,

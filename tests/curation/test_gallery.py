@@ -6,41 +6,11 @@ import re
 
 import pytest
 
-from annotation.services import dataset_import_from_args
-from curation.models import CurationRun, LabelIssue
+from curation.models import LabelIssue
 from hits.models import HitBatch
 
 pytestmark = pytest.mark.django_db
 R = LabelIssue.Resolution
-
-
-@pytest.fixture
-def run(make_climage):
-    path, _ = make_climage("gal.pkl", n=12, k=4, size=8, per_item=0)
-    ds = dataset_import_from_args(name="gal", fmt="climage", file=path)
-    run = CurationRun.objects.create(
-        dataset=ds, detectors=["knn"], status="done", progress=1.0, num_items=12, device="cpu"
-    )
-    items = list(ds.items.order_by("index"))
-    # index: (current, suggested, score, resolution)
-    rows = {
-        2: (0, 3, 0.40, R.OPEN),
-        5: (3, 1, 0.95, R.OPEN),
-        7: (1, 2, 0.70, R.CONFIRMED),
-        9: (2, 0, 0.10, R.KEPT),
-    }
-    for index, (cur, sug, score, res) in rows.items():
-        LabelIssue.objects.create(
-            run=run,
-            item=items[index],
-            current_label=cur,
-            suggested_label=sug,
-            score=score,
-            detectors=["knn"],
-            resolution=res,
-            resolved_label=sug if res == R.CONFIRMED else None,
-        )
-    return run
 
 
 def card_indices(html: str) -> list[int]:
@@ -78,8 +48,8 @@ def test_api_creates_a_review_batch_from_the_top_issues(admin_client_token, run)
     assert resp.status_code == 201, resp.content
     body = resp.json()
     batch = HitBatch.objects.get(pk=body["batch"])
-    assert batch.kind == "review" and batch.curation_run_id == run.pk
-    assert batch.provider == "local" and batch.environment == "local"
+    assert batch.kind == "review" and batch.curation_review.run_id == run.pk
+    assert batch.provider == "market" and batch.environment == "market"
     assert body["issues"] == 1 and body["market_url"] == f"/market/b/{batch.uid}/"
     assert list(batch.items.values_list("index", flat=True)) == [5]
     assert LabelIssue.objects.get(item__index=5).resolution == R.IN_REVIEW
@@ -117,7 +87,7 @@ def test_admin_lists_runs_and_issues_and_sends_to_review(admin_client, run):
             "selection": "above",
             "min_score": "0.3",
             "kind": "review",
-            "provider": "local",
+            "provider": "market",
         },
     )
     assert done.status_code == 302, done.content.decode()[:500]

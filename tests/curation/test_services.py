@@ -199,7 +199,7 @@ def cast_votes(batch: HitBatch, answers: dict[int, list[int]]) -> None:
     """Store review votes as submitted assignments would: one worker per position."""
     hit = Hit.objects.create(batch=batch, number=1, items=[], max_assignments=5)
     for w in range(max(len(a) for a in answers.values())):
-        worker = Worker.objects.create(provider="local", id_hash=f"h{batch.pk}-{w}")
+        worker = Worker.objects.create(provider="market", id_hash=f"h{batch.pk}-{w}")
         a = Assignment.objects.create(
             hit=hit, provider_assignment_id=f"A{batch.pk}-{w}", worker=worker, status="Submitted"
         )
@@ -215,7 +215,7 @@ def test_review_batch_from_the_top_issues_then_the_rest(
 ):
     run, _ = done_run
     top = curation_run_review_batch(run, top_n=2)
-    assert top.kind == "review" and top.curation_run == run and top.provider == "local"
+    assert top.kind == "review" and top.curation_review.run == run and top.provider == "market"
     assert top.item_selection == "explicit" and top.items.count() == 2
     assert top.assignments_per_item == 5 and top.params == {"curation_run": run.pk}
     best = list(run.issues.order_by("-score").values_list("item_id", flat=True)[:2])
@@ -289,7 +289,7 @@ def test_resolution_k_of_five(done_run, rule, corrected):
     assert LabelChange.objects.count() == corrected
     Vote.objects.bulk_create(
         Vote(item_id=f, worker=w, kind="review", answer=1)
-        for w in [Worker.objects.create(provider="local", id_hash=f"late{j}") for j in range(2)]
+        for w in [Worker.objects.create(provider="market", id_hash=f"late{j}") for j in range(2)]
     )
     assert curation_run_resolve(run).waiting == 1  # votes outside the batch do not count
     assert curation_runs_resolve() == {run.pk: 0}
