@@ -66,7 +66,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "annotation",
     "hits",
-    "hits.localturk",
+    # "hits.localturk" goes here when LOCALTURK_ENABLED is on (see below).
     "curation",
 ]
 
@@ -231,6 +231,12 @@ HITS_LAUNCH_CHUNK = env.int("HITS_LAUNCH_CHUNK", default=50)
 HITS_PAGE_SIZE = env.int("HITS_PAGE_SIZE", default=100)
 # The built-in marketplace keeps a worker's id in a signed cookie on our own origin.
 MARKET_WORKER_COOKIE = "market_worker"
+# The local MTurk endpoint (hits.localturk, at /localturk/) is an unauthenticated stand-in for
+# MTurk's requester API and worker site, for development, demos and tests. Off in production
+# unless switched on, and then `manage.py check --deploy` warns (localturk.W001).
+LOCALTURK_ENABLED = env.bool("LOCALTURK_ENABLED", default=EMBEDDED)
+if LOCALTURK_ENABLED:
+    INSTALLED_APPS.insert(INSTALLED_APPS.index("hits") + 1, "hits.localturk")
 # The local MTurk endpoint creates a simulated worker for any well-formed id typed in.
 LOCALTURK_AUTO_CREATE_WORKERS = env.bool("LOCALTURK_AUTO_CREATE_WORKERS", default=EMBEDDED)
 CELERY_BEAT_SCHEDULE = {

@@ -21,9 +21,9 @@ urlpatterns = [
     path("api/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("", include("curation.urls")),
-    path("", include("annotation.task_urls")),
+    path("", include("hits.task_urls")),
     path("market/", include("hits.market_urls")),
-    path("localturk/", include("hits.localturk.urls")),
+    *([path("localturk/", include("hits.localturk.urls"))] if settings.LOCALTURK_ENABLED else []),
     path("i/<int:item_id>-<int:size>-<str:digest>.png", views.item_image, name="item-image"),
 ]
 

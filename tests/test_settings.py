@@ -17,12 +17,13 @@ PROD_ENV = {
 }
 
 
-def manage(*args, env):
+def run(*argv, env):
+    """Run ``python *argv`` in a fresh process with exactly the settings variables in ``env``."""
     # Test-only switches (e.g. the browser tests' DJANGO_ALLOW_ASYNC_UNSAFE) stay out of it.
-    skip = {*PROD_ENV, "DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    skip = {*PROD_ENV, "LOCALTURK_ENABLED", "DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE"}
     base = {k: v for k, v in os.environ.items() if k not in skip}
     return subprocess.run(
-        [sys.executable, "manage.py", *args],
+        [sys.executable, *argv],
         cwd=ROOT,
         env={**base, **env},
         capture_output=True,
@@ -31,9 +32,22 @@ def manage(*args, env):
     )
 
 
+def manage(*args, env):
+    return run("manage.py", *args, env=env)
+
+
 def test_check_deploy_passes_with_production_variables():
     out = manage("check", "--deploy", "--fail-level", "WARNING", env=PROD_ENV)
     assert out.returncode == 0, out.stderr + out.stdout
+
+
+def test_check_deploy_warns_when_localturk_is_on_in_production():
+    env = {**PROD_ENV, "LOCALTURK_ENABLED": "true"}
+    out = manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+    assert out.returncode != 0
+    assert "localturk.W001" in out.stderr, out.stderr + out.stdout
+    assert "unauthenticated MTurk-protocol stand-in" in out.stderr
+    assert "LOCALTURK_ENABLED=false" in out.stderr
 
 
 def test_production_without_secret_key_refuses_to_start():
@@ -49,12 +63,5 @@ def test_embedded_defaults_only_in_development(tmp_path):
         "from django.conf import settings as s;"
         "print(s.DATABASES['default']['ENGINE'], s.CELERY_BROKER_URL)"
     )
-    base = {k: v for k, v in os.environ.items() if k not in PROD_ENV}
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env={**base, "DJANGO_ENV": "development", "VAR_DIR": str(tmp_path)},
-    )
+    out = run("-c", code, env={"DJANGO_ENV": "development", "VAR_DIR": str(tmp_path)})
     assert out.stdout.split() == ["django.db.backends.sqlite3", "filesystem://"], out.stderr

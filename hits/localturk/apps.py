@@ -5,3 +5,6 @@ class LocalTurkConfig(AppConfig):
     name = "hits.localturk"
     label = "localturk"
     verbose_name = "Local MTurk endpoint"
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401 - registers the deploy check

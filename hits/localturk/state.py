@@ -1,10 +1,11 @@
 """The simulated MTurk's rules: HIT and assignment state machines, money, qualifications.
 
-Shared by the requester API (api.py) and the worker site (views.py).
+Shared by the requester API (api.py and its operation modules) and the worker site (views.py).
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 import string
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from hits.qualifications import (
 from .models import Account, Assignment, Hit, SimWorker, WorkerBlock, WorkerQualification
 
 DEFAULT_REALM = "default"
+WORKER_RE = re.compile(r"^A[A-Z0-9]+$")
 _ALNUM = string.ascii_uppercase + string.digits
 
 

@@ -21,7 +21,6 @@ from django.views.decorators.http import require_POST
 from hits.answers import question_form_answers
 
 from . import state
-from .api import WORKER_RE
 from .models import Assignment, Hit, Notification, SimWorker
 
 COOKIE = "localturk_worker"
@@ -66,7 +65,7 @@ def hit_list(request: HttpRequest) -> HttpResponse:
 def worker_login(request: HttpRequest) -> HttpResponse:
     wid = request.POST.get("worker_id", "").strip().upper()
     back = request.POST.get("next") or reverse("localturk:hit-list")
-    if not WORKER_RE.match(wid):
+    if not state.WORKER_RE.match(wid):
         return HttpResponseBadRequest("A worker id starts with A and has only A-Z and 0-9.")
     if not SimWorker.objects.filter(worker_id=wid).exists():
         if not settings.LOCALTURK_AUTO_CREATE_WORKERS:
