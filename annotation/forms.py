@@ -1,7 +1,5 @@
 from django import forms
 
-from .exporters import EXPORT_FORMATS
-
 
 class DatasetImportForm(forms.Form):
     name = forms.SlugField(max_length=100)
@@ -19,7 +17,3 @@ class DatasetImportForm(forms.Form):
     images = forms.FileField(required=False, help_text="npy: images N x H x W x 3 uint8")
     labels = forms.FileField(required=False, help_text="npy: labels N ints (optional)")
     classes = forms.FileField(required=False, help_text="npy: classes.txt, one name per line")
-
-
-class DatasetExportForm(forms.Form):
-    format = forms.ChoiceField(choices=[(f, f) for f in EXPORT_FORMATS])

@@ -101,7 +101,7 @@ class Worker(models.Model):
 
     class Provider(models.TextChoices):
         MTURK = "mturk", "MTurk"
-        LOCAL = "local", "Built-in marketplace"
+        MARKET = "market", "Built-in marketplace"
         IMPORTED = "imported", "Imported"
 
     provider = models.CharField(max_length=16, choices=Provider.choices)

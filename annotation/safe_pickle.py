@@ -5,7 +5,6 @@ resolves only the handful of globals numpy needs to rebuild arrays and scalars; 
 global is refused before it is looked up, so nothing it names is imported or called.
 """
 
-import io
 import pickle
 from typing import Any, BinaryIO
 
@@ -54,7 +53,3 @@ def safe_load(fh: BinaryIO, *, source: str = "pickle") -> Any:
         raise UnsafePickleError(f"{source}: {exc}") from None
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as exc:
         raise DatasetImportError(f"{source}: not a readable pickle ({exc})") from None
-
-
-def safe_loads(data: bytes, *, source: str = "pickle") -> Any:
-    return safe_load(io.BytesIO(data), source=source)

@@ -1,11 +1,13 @@
-"""Writes for the annotation app: dataset import and the records around it."""
+"""Writes for the annotation app: dataset import, workers, and the one writer of votes."""
 
 from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from django.conf import settings
@@ -128,24 +130,17 @@ def dataset_import(
                     item.image.name = path
                     items.append(item)
                 created = Item.objects.bulk_create(items)
-                votes = []
-                for item, rec in zip(created, chunk, strict=True):
-                    if rec.cl_labels and imported_worker is None:
-                        imported_worker = worker_get_or_create(
-                            Worker.Provider.IMPORTED, f"imported:{dataset.name}"
-                        )
-                    for cl in rec.cl_labels:
-                        votes.append(
-                            Vote(
-                                item=item,
-                                worker=imported_worker,
-                                kind="complementary",
-                                answer=cl,
-                                candidates=None,
-                                source=Vote.Source.IMPORTED,
-                            )
-                        )
-                Vote.objects.bulk_create(votes)
+                votes = [
+                    {"item": item, "kind": "complementary", "answer": cl, "candidates": None}
+                    for item, rec in zip(created, chunk, strict=True)
+                    for cl in rec.cl_labels
+                ]
+                if votes and imported_worker is None:
+                    imported_worker = worker_get_or_create(
+                        Worker.Provider.IMPORTED, f"imported:{dataset.name}"
+                    )
+                if votes:
+                    votes_record(votes, worker=imported_worker, source=Vote.Source.IMPORTED)
                 if progress:
                     progress(min(start + _CHUNK, total), total)
     except BaseException:
@@ -197,6 +192,41 @@ def dataset_import_from_args(
     return dataset_import(
         parsed, name=name, description=description, split=split, progress=progress
     )
+
+
+def votes_record(
+    rows: Iterable[dict[str, Any]],
+    *,
+    worker: Worker | None = None,
+    worker_id: int | None = None,
+    source: str = Vote.Source.CROWD,
+    assignment_id: int | None = None,
+    submitted_at: datetime | None = None,
+) -> int:
+    """Write votes: the one place a Vote row is created (task submissions, sync, importers).
+
+    ``rows`` are the vote fields per answer (``item`` or ``item_id``, ``kind``, ``answer`` and,
+    by kind, ``candidates`` / ``shown_label`` / ``suggested_label`` / ``is_gold`` /
+    ``duration_ms``). The caller's transaction makes them land together; the unique constraint on
+    (assignment, item, kind) refuses a second copy. Returns how many were written.
+    """
+    wid = worker.pk if worker is not None else worker_id
+    if wid is None:
+        raise ValueError("votes_record needs the worker who voted")
+    created = Vote.objects.bulk_create(
+        (
+            Vote(
+                worker_id=wid,
+                assignment_id=assignment_id,
+                source=source,
+                submitted_at=submitted_at,
+                **row,
+            )
+            for row in rows
+        ),
+        batch_size=_CHUNK,
+    )
+    return len(created)
 
 
 def worker_get_or_create(provider: str, raw_worker_id: str) -> Worker:

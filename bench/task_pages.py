@@ -70,8 +70,8 @@ for kind, its in chosen.items():
     if kind == "review":
         params["suggested"] = {str(i.pk): (i.label + 1) % 10 for i in its}
     batch = HitBatch.objects.create(
-        name=f"bench {kind}", dataset=ds, kind=kind, params=params, provider="local",
-        environment="local", items_per_hit=spec.default_items_per_hit, gold_rate=0.1,
+        name=f"bench {kind}", dataset=ds, kind=kind, params=params, provider="market",
+        environment="market", items_per_hit=spec.default_items_per_hit, gold_rate=0.1,
         assignments_per_item=10**6, assignment_duration_seconds=3600, status="open",
     )
     (hit_items, hit_gold), = spec.build_hits(

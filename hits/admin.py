@@ -34,7 +34,6 @@ CONFIG_FIELDS = (
     "params",
     "item_selection",
     "items",
-    "curation_run",
     "provider",
     "environment",
     "title",
@@ -124,7 +123,6 @@ class HitBatchAdmin(admin.ModelAdmin):
                     "params",
                     "item_selection",
                     "items",
-                    "curation_run",
                 ]
             },
         ),
@@ -243,7 +241,7 @@ class HitBatchAdmin(admin.ModelAdmin):
 
     @admin.display(description="worker link")
     def market_link(self, obj):
-        if obj is None or obj.pk is None or obj.provider != "local":
+        if obj is None or obj.pk is None or obj.provider != "market":
             return "—"
         url = settings.SITE_URL.rstrip("/") + reverse("market:batch", args=[obj.uid])
         if obj.worker_id_param:

@@ -29,3 +29,34 @@ class MarketRefused(HitsError):
 
 class BatchStateError(HitsError):
     """The batch is not in a state that allows this action."""
+
+
+class Refused(HitsError):
+    """A worker's request was refused and nothing was stored: ``code`` says why in a word,
+    ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, message: str, *, code: str, status: int = 403) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+
+class TokenRefused(Refused):
+    """A task token is forged, altered, for another HIT, or expired."""
+
+
+class SubmissionRefused(Refused):
+    """A submission was refused; for one already submitted, the answers that were kept."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        code: str,
+        already_submitted: bool = False,
+        answers: list | None = None,
+    ) -> None:
+        super().__init__(message, code=code, status=status)
+        self.already_submitted = already_submitted
+        self.answers = answers

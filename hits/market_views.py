@@ -68,11 +68,11 @@ def _worker_id(request: HttpRequest, batch: HitBatch | None = None) -> str:
 def _worker(raw_id: str) -> Worker | None:
     if not raw_id:
         return None
-    return Worker.objects.filter(provider=Provider.LOCAL, id_hash=worker_id_hash(raw_id)).first()
+    return Worker.objects.filter(provider=Provider.MARKET, id_hash=worker_id_hash(raw_id)).first()
 
 
 def _open_batches():
-    return HitBatch.objects.filter(provider=Provider.LOCAL, status=HitBatch.Status.OPEN)
+    return HitBatch.objects.filter(provider=Provider.MARKET, status=HitBatch.Status.OPEN)
 
 
 def _invited(request: HttpRequest, batch: HitBatch) -> bool:
@@ -137,7 +137,7 @@ def identity(request: HttpRequest) -> HttpResponse:
 def batch_page(request: HttpRequest, uid) -> HttpResponse:
     """A batch's landing page: the link researchers hand out (optionally with an invite code
     and a recruiting platform's worker id parameter)."""
-    batch = get_object_or_404(HitBatch, uid=uid, provider=Provider.LOCAL)
+    batch = get_object_or_404(HitBatch, uid=uid, provider=Provider.MARKET)
     if not _invited(request, batch):
         return _refused(request, "This link needs a valid invitation code.")
     raw_id = _worker_id(request, batch)
@@ -164,7 +164,7 @@ def batch_page(request: HttpRequest, uid) -> HttpResponse:
 
 def hit_preview(request: HttpRequest, pk: int) -> HttpResponse:
     hit = get_object_or_404(
-        Hit.objects.select_related("batch"), pk=pk, batch__provider=Provider.LOCAL
+        Hit.objects.select_related("batch"), pk=pk, batch__provider=Provider.MARKET
     )
     if not _invited(request, hit.batch):
         return _refused(request, "This link needs a valid invitation code.")
@@ -195,7 +195,7 @@ def _accept(request: HttpRequest, hit: Hit | None, batch: HitBatch) -> HttpRespo
     if not _invited(request, batch):
         return _refused(request, "This link needs a valid invitation code.")
     if hit is None:
-        hit = market_next_hit(batch, worker_get_or_create(Provider.LOCAL, raw_id))
+        hit = market_next_hit(batch, worker_get_or_create(Provider.MARKET, raw_id))
         if hit is None:
             return _refused(request, "There are no more tasks for you here. Thank you!", status=404)
     try:
@@ -208,7 +208,7 @@ def _accept(request: HttpRequest, hit: Hit | None, batch: HitBatch) -> HttpRespo
 @require_POST
 def hit_accept(request: HttpRequest, pk: int) -> HttpResponse:
     hit = get_object_or_404(
-        Hit.objects.select_related("batch"), pk=pk, batch__provider=Provider.LOCAL
+        Hit.objects.select_related("batch"), pk=pk, batch__provider=Provider.MARKET
     )
     return _accept(request, hit, hit.batch)
 
@@ -216,7 +216,7 @@ def hit_accept(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def batch_start(request: HttpRequest, uid) -> HttpResponse:
     """Take the next HIT this worker may do in the batch."""
-    batch = get_object_or_404(HitBatch, uid=uid, provider=Provider.LOCAL)
+    batch = get_object_or_404(HitBatch, uid=uid, provider=Provider.MARKET)
     return _accept(request, None, batch)
 
 
@@ -227,7 +227,7 @@ def assignment_return(request: HttpRequest, assignment_id: str) -> HttpResponse:
         Assignment.objects.select_related("hit__batch"),
         provider_assignment_id=assignment_id,
         worker=worker,
-        hit__batch__provider=Provider.LOCAL,
+        hit__batch__provider=Provider.MARKET,
     )
     market_return(a)
     return redirect("market:batch", uid=a.hit.batch.uid)

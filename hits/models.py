@@ -12,13 +12,13 @@ from annotation.models import Dataset, Item, TaskKind, Worker
 
 class Provider(models.TextChoices):
     MTURK = "mturk", "Amazon Mechanical Turk"
-    LOCAL = "local", "Built-in marketplace"
+    MARKET = "market", "Built-in marketplace"
 
 
 class Environment(models.TextChoices):
     SANDBOX = "sandbox", "SANDBOX"
     LIVE = "live", "LIVE"
-    LOCAL = "local", "LOCAL"
+    MARKET = "market", "MARKET"
 
 
 class ItemSelection(models.TextChoices):
@@ -57,15 +57,12 @@ class HitBatch(models.Model):
         max_length=16, choices=ItemSelection.choices, default=ItemSelection.ALL
     )
     items = models.ManyToManyField(Item, blank=True, related_name="batches")
-    curation_run = models.ForeignKey(
-        "curation.CurationRun", null=True, blank=True, on_delete=models.SET_NULL
-    )
     repost_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reposts"
     )
-    provider = models.CharField(max_length=8, choices=Provider.choices, default=Provider.LOCAL)
+    provider = models.CharField(max_length=8, choices=Provider.choices, default=Provider.MARKET)
     environment = models.CharField(
-        max_length=8, choices=Environment.choices, default=Environment.LOCAL
+        max_length=8, choices=Environment.choices, default=Environment.MARKET
     )
     title = models.CharField(max_length=128, blank=True, help_text="Shown to workers.")
     description = models.TextField(blank=True, help_text="Shown to workers.")
@@ -134,7 +131,7 @@ class HitBatch(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=(Q(provider="mturk") & Q(environment__in=["sandbox", "live"]))
-                | (Q(provider="local") & Q(environment="local")),
+                | (Q(provider="market") & Q(environment="market")),
                 name="batch_environment_matches_provider",
             ),
             models.CheckConstraint(

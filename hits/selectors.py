@@ -6,7 +6,7 @@ import statistics
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Count, Q
+from django.db.models import Count
 
 from annotation.models import Vote
 
@@ -180,9 +180,3 @@ def batch_item_vote_counts(batch: HitBatch) -> dict[int, int]:
         .annotate(n=Count("id"))
     )
     return {r["item_id"]: r["n"] for r in rows}
-
-
-def open_batches():
-    return HitBatch.objects.filter(
-        Q(status=HitBatch.Status.OPEN) | Q(status=HitBatch.Status.LAUNCHING)
-    )

@@ -11,32 +11,15 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from . import kinds
-from .exceptions import AnnotationError
-from .kinds.base import Answer, parse_answers
-from .models import Vote
-from .task_tokens import TokenRefused, token_verify
+from annotation import kinds
+from annotation.kinds.base import Answer, parse_answers
+from annotation.services import votes_record
+
+from .exceptions import SubmissionRefused, TokenRefused
+from .models import Assignment
+from .task_tokens import token_verify
 
 logger = logging.getLogger(__name__)
-
-
-class SubmissionRefused(AnnotationError):
-    """A submission was refused and nothing was stored; ``status`` is the HTTP status to send."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int,
-        code: str,
-        already_submitted: bool = False,
-        answers: list | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.already_submitted = already_submitted
-        self.answers = answers
 
 
 @dataclass(frozen=True)
@@ -67,8 +50,6 @@ def stored_answers(assignment) -> list[dict[str, Any]]:
 def _replay(assignment, parsed: dict[int, Answer]) -> SubmissionResult:
     """A second submission for an assignment already done: identical answers are acknowledged,
     anything else is refused; neither stores anything."""
-    from hits.models import Assignment
-
     assignment.refresh_from_db(fields=["status", "raw_answer", "submitted_at"])
     if assignment.status in (Assignment.Status.RETURNED, Assignment.Status.ABANDONED):
         raise SubmissionRefused(
@@ -99,8 +80,6 @@ def assignment_submit(assignment, answers: Any) -> SubmissionResult:
     ``already_submitted``; a different one is refused. Callers authenticate: the task page by
     its token (``task_submit``), provider sync by the provider's own record.
     """
-    from hits.models import Assignment
-
     hit = assignment.hit
     kind = kinds.get(hit.batch.kind)
     try:
@@ -130,15 +109,11 @@ def assignment_submit(assignment, answers: Any) -> SubmissionResult:
             )
             if not updated:
                 raise _AlreadyDone
-            Vote.objects.bulk_create(
-                Vote(
-                    worker_id=assignment.worker_id,
-                    assignment_id=assignment.pk,
-                    source=Vote.Source.CROWD,
-                    submitted_at=now,
-                    **kw,
-                )
-                for kw in vote_kwargs
+            votes_record(
+                vote_kwargs,
+                worker_id=assignment.worker_id,
+                assignment_id=assignment.pk,
+                submitted_at=now,
             )
     except (_AlreadyDone, IntegrityError):
         return _replay(assignment, parsed)
@@ -150,8 +125,6 @@ def assignment_submit(assignment, answers: Any) -> SubmissionResult:
 
 def task_submit(*, hit_id: int, token: str, answers: Any) -> SubmissionResult:
     """A task page's submission: the token names the assignment and must match it."""
-    from hits.models import Assignment
-
     try:
         claims = token_verify(token, hit_id=hit_id)
     except TokenRefused as exc:

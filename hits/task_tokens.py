@@ -13,17 +13,9 @@ from dataclasses import dataclass
 
 from django.core import signing
 
-from .exceptions import AnnotationError
+from .exceptions import TokenRefused
 
 SALT = "annotation.task_tokens.v1"
-
-
-class TokenRefused(AnnotationError):
-    """A task token is forged, altered, for another HIT, or expired."""
-
-    def __init__(self, message: str, *, code: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,11 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from hits.exceptions import AssignmentMismatch
-from hits.models import Assignment, Hit
-from hits.services import assignment_open
+from annotation import kinds
 
-from . import kinds
+from .exceptions import AssignmentMismatch
+from .models import Assignment, Hit
+from .services import assignment_open
 from .submissions import SubmissionRefused, stored_answers, task_submit
 from .task_tokens import token_expiry, token_issue
 

@@ -358,7 +358,7 @@ class FlatKind(Kind):
 
     def answer_fields(self, hit) -> list[str]:
         """Fields the page posts to ``{turkSubmitTo}/mturk/externalSubmit`` besides assignmentId:
-        ``answers`` (the JSON list accepted by ``annotation.submissions``) and ``item_<id>``."""
+        ``answers`` (the JSON list accepted by ``hits.submissions``) and ``item_<id>``."""
         return ["answers", *(f"item_{i}" for i in self.item_ids(hit.items))]
 
     def allowed_answers(self, hit, assignment, entry, item: Item) -> Sequence[int]:

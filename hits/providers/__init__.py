@@ -14,12 +14,12 @@ if TYPE_CHECKING:
 
 def provider_get(provider: str, environment: str) -> CrowdProvider:
     """The provider for a (provider, environment) pair; boto3 is imported only for MTurk."""
-    if provider == "local":
-        if environment != "local":
+    if provider == "market":
+        if environment != "market":
             raise ProviderError(f"the built-in marketplace has no environment {environment!r}")
-        from .local import LocalProvider
+        from .market import MarketProvider
 
-        return LocalProvider()
+        return MarketProvider()
     if provider == "mturk":
         from .mturk import MTurkProvider
 

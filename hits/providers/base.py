@@ -78,10 +78,18 @@ class ProviderAssignment:
 
 
 class CrowdProvider(abc.ABC):
-    """One marketplace. ``environment`` is sandbox / live (MTurk) or local."""
+    """One marketplace. ``environment`` is sandbox / live (MTurk) or market (built-in).
+
+    A provider talks to its marketplace and returns what it says; it writes none of our rows
+    (the services in ``hits/services/`` do).
+    """
 
     name: str
     environment: str
+
+    def launch_refusal(self, batch: HitBatch) -> str:
+        """Why this marketplace cannot take the batch as set ('' when it can)."""
+        return ""
 
     @abc.abstractmethod
     def balance(self) -> Decimal | None:

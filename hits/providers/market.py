@@ -1,5 +1,8 @@
 """The built-in marketplace: our own site is the provider, our rows are its records.
 
+This provider only reads those rows and reports them as a marketplace would; the services write
+them (``hits/services/market.py`` for the worker side, sync and review for the rest).
+
 Workers arrive by link (market_views.py), take HITs there and submit to
 ``/market/mturk/externalSubmit``. Approve, reject and bonus are records in our database; no money
 moves here, so there is no balance and no fee.
@@ -13,53 +16,50 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from annotation.models import Worker
-from annotation.submissions import stored_answers
 from hits.exceptions import ProviderError
-from hits.models import Assignment, Hit, HitBatch, WorkerNotice
+from hits.models import Assignment, Hit, HitBatch
+from hits.submissions import stored_answers
 
 from .base import CrowdProvider, ProviderAssignment, ProviderHit, hit_annotation, hit_token
 
 DONE = [Assignment.Status.SUBMITTED, Assignment.Status.APPROVED, Assignment.Status.REJECTED]
 
 
-def local_hit_id(token: str) -> str:
+def market_hit_id(token: str) -> str:
     """A HIT id derived from the request token: creating the same HIT twice names one HIT."""
     return "L" + hashlib.sha256(token.encode()).hexdigest()[:31].upper()
 
 
-def assignments_tidy(batch: HitBatch, now: datetime, hit: Hit | None = None) -> None:
-    """What time alone does on our marketplace (for one HIT, or all of a batch): overdue work
-    is abandoned, work unreviewed past the auto-approval delay is approved."""
-    assignments = (
-        Assignment.objects.filter(hit=hit) if hit else Assignment.objects.filter(hit__batch=batch)
-    )
-    assignments.filter(
-        status=Assignment.Status.ACCEPTED,
-        accepted_at__lte=now - timedelta(seconds=batch.assignment_duration_seconds),
-    ).update(status=Assignment.Status.ABANDONED)
-    assignments.filter(
-        status=Assignment.Status.SUBMITTED,
-        submitted_at__lte=now - timedelta(seconds=batch.auto_approval_delay_seconds),
-    ).update(status=Assignment.Status.APPROVED, reviewed_at=now, review_note="auto-approved")
+def hit_counts(hit: Hit, now: datetime) -> tuple[int, int]:
+    """(pending, completed) places of a HIT: accepted work still within its time, and done work.
 
-
-def hit_counts(hit: Hit) -> tuple[int, int]:
-    """(pending, completed) assignments of a local HIT."""
+    Overdue work counts as abandoned here, as it will once the marketplace services tidy it."""
+    deadline = now - timedelta(seconds=hit.batch.assignment_duration_seconds)
     rows = hit.assignments.aggregate(
-        pending=Count("id", filter=Q(status=Assignment.Status.ACCEPTED)),
+        pending=Count("id", filter=Q(status=Assignment.Status.ACCEPTED, accepted_at__gt=deadline)),
         completed=Count("id", filter=Q(status__in=DONE)),
     )
     return rows["pending"], rows["completed"]
 
 
-class LocalProvider(CrowdProvider):
-    name = "local"
-    environment = "local"
+def _status_now(assignment: Assignment, batch: HitBatch, now: datetime) -> str:
+    """An assignment's status as the marketplace reports it: submitted work unreviewed past the
+    auto-approval delay counts as approved (the sync writes that back)."""
+    if (
+        assignment.status == Assignment.Status.SUBMITTED
+        and assignment.submitted_at is not None
+        and assignment.submitted_at <= now - timedelta(seconds=batch.auto_approval_delay_seconds)
+    ):
+        return Assignment.Status.APPROVED
+    return assignment.status
+
+
+class MarketProvider(CrowdProvider):
+    name = "market"
+    environment = "market"
 
     def balance(self) -> None:
         return None
@@ -69,8 +69,7 @@ class LocalProvider(CrowdProvider):
 
     def _record(self, hit: Hit, now: datetime | None = None) -> ProviderHit:
         now = now or timezone.now()
-        assignments_tidy(hit.batch, now, hit)
-        pending, completed = hit_counts(hit)
+        pending, completed = hit_counts(hit, now)
         expired = hit.expires_at is not None and hit.expires_at <= now
         available = 0 if expired else max(0, hit.max_assignments - pending - completed)
         if hit.status == Hit.Status.DISPOSED:
@@ -82,7 +81,7 @@ class LocalProvider(CrowdProvider):
         else:
             status = Hit.Status.REVIEWABLE
         return ProviderHit(
-            hit_id=hit.provider_hit_id or local_hit_id(hit_token(hit.batch, hit.number)),
+            hit_id=hit.provider_hit_id or market_hit_id(hit_token(hit.batch, hit.number)),
             status=status,
             max_assignments=hit.max_assignments,
             expires_at=hit.expires_at,
@@ -96,7 +95,7 @@ class LocalProvider(CrowdProvider):
         now = timezone.now()
         expires = hit.expires_at or now + timedelta(seconds=batch.lifetime_seconds)
         return ProviderHit(
-            hit_id=local_hit_id(hit_token(batch, hit.number)),
+            hit_id=market_hit_id(hit_token(batch, hit.number)),
             status=Hit.Status.ASSIGNABLE,
             max_assignments=hit.max_assignments,
             expires_at=expires,
@@ -113,17 +112,18 @@ class LocalProvider(CrowdProvider):
         return self._record(self._published(hit))
 
     def list_hits(self) -> Iterator[ProviderHit]:
-        hits = Hit.objects.filter(batch__provider="local").exclude(provider_hit_id="")
+        hits = Hit.objects.filter(batch__provider="market").exclude(provider_hit_id="")
         for hit in hits.select_related("batch").iterator():
             yield self._record(hit)
 
     def list_assignments(self, hit: Hit) -> list[ProviderAssignment]:
-        assignments_tidy(hit.batch, timezone.now(), self._published(hit))
+        self._published(hit)
+        now = timezone.now()
         return [
             ProviderAssignment(
                 assignment_id=a.provider_assignment_id,
                 hit_id=hit.provider_hit_id,
-                status=a.status,
+                status=_status_now(a, hit.batch, now),
                 worker_pk=a.worker_id,
                 accepted_at=a.accepted_at,
                 submitted_at=a.submitted_at,
@@ -164,7 +164,8 @@ class LocalProvider(CrowdProvider):
             )
 
     def block_worker(self, assignment: Assignment, reason: str) -> None:
-        Worker.objects.filter(pk=assignment.worker_id).update(blocked=True)
+        # Our marketplace reads the block from the Worker row the review service writes.
+        return None
 
     def exclusion_type_id(self) -> str:
         return ""
@@ -177,10 +178,8 @@ class LocalProvider(CrowdProvider):
         return ""
 
     def notify(self, assignments: Iterable[Assignment], subject: str, message: str) -> None:
-        worker_ids = {a.worker_id for a in assignments}
-        with transaction.atomic():
-            for worker_id in sorted(worker_ids):
-                WorkerNotice.objects.create(worker_id=worker_id, subject=subject, message=message)
+        # Delivered through the WorkerNotice rows the review service writes.
+        return None
 
     def set_expiration(self, hit: Hit, expires_at: datetime) -> None:
         self._published(hit)

@@ -195,6 +195,20 @@ class MTurkProvider(CrowdProvider):
 
     # --- the interface -------------------------------------------------------------------------
 
+    def launch_refusal(self, batch: HitBatch) -> str:
+        if self.environment == "live" and not settings.SITE_URL.startswith("https://"):
+            return f"live MTurk needs an HTTPS SITE_URL, not {settings.SITE_URL}"
+        if not (
+            30 <= batch.lifetime_seconds <= 31536000
+            and 30 <= batch.assignment_duration_seconds <= 31536000
+            and batch.auto_approval_delay_seconds <= 2592000
+        ):
+            return (
+                "MTurk takes lifetimes and assignment durations of 30 s to 365 days and "
+                "auto-approval delays up to 30 days"
+            )
+        return ""
+
     def balance(self) -> Decimal:
         return Decimal(self._call("get_account_balance")["AvailableBalance"])
 

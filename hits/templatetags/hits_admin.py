@@ -1,4 +1,4 @@
-"""The environment banner every admin page of the hits app carries (SANDBOX / LIVE / LOCAL)."""
+"""The environment banner every admin page of the hits app carries (SANDBOX / LIVE / MARKET)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ register = template.Library()
 COLORS = {
     Environment.LIVE: ("#b71c1c", "#fff"),
     Environment.SANDBOX: ("#ffb300", "#000"),
-    Environment.LOCAL: ("#2e7d32", "#fff"),
+    Environment.MARKET: ("#2e7d32", "#fff"),
 }
 NOTES = {
     Environment.LIVE: "real workers, real money",
     Environment.SANDBOX: "MTurk sandbox: no money moves",
-    Environment.LOCAL: "built-in marketplace",
+    Environment.MARKET: "built-in marketplace",
 }
 # How each model of the app reaches its batch's environment.
 ENV_PATH = {
@@ -42,21 +42,13 @@ def badge(env: str, size: str = "1em") -> str:
     )
 
 
-@register.filter
-def env_badge(env: str) -> str:
-    return badge(env)
-
-
 def _object_env(obj) -> str | None:
-    if isinstance(obj, HitBatch):
-        return obj.environment
-    if isinstance(obj, Hit):
-        return obj.batch.environment
-    if isinstance(obj, Assignment):
-        return obj.hit.batch.environment
-    if isinstance(obj, Bonus):
-        return obj.assignment.hit.batch.environment
-    return None
+    path = ENV_PATH.get(type(obj))
+    if path is None:
+        return None
+    for part in path.split("__"):
+        obj = getattr(obj, part)
+    return obj
 
 
 @register.simple_tag(takes_context=True)

@@ -64,7 +64,7 @@ def test_label_errors_export_dtypes_and_shapes(make_climage, tmp_path):
     ds = dataset_import_from_args(name="le", fmt="climage", file=path)
     item = ds.items.get(index=3)
     for i, answer in enumerate([1, 1, 1, 0, 3]):
-        w = worker_get_or_create("local", f"W{i}")
+        w = worker_get_or_create("market", f"W{i}")
         Vote.objects.create(
             item=item,
             worker=w,

@@ -27,6 +27,7 @@ from curation.engine import (
     find_label_issues,
     knn_cosine,
     load_features_npy,
+    missing_inputs,
     pick_device,
     train_small_convnet,
 )
@@ -389,6 +390,48 @@ def test_small_convnet_is_size_agnostic():
 def test_bad_input_names_the_parameter(call, param):
     with pytest.raises(ValueError, match=param):
         call()
+
+
+@pytest.mark.parametrize(
+    ("method", "message"),
+    [
+        (
+            "confident_learning",
+            "pred_probs must be given for method 'confident_learning', got None",
+        ),
+        ("low_confidence", "pred_probs must be given for method 'low_confidence', got None"),
+        ("knn", "features must be given for method 'knn', got None"),
+        ("combined", "pred_probs or features must be given for method 'combined'"),
+    ],
+)
+def test_find_label_issues_names_the_missing_inputs(method, message):
+    with pytest.raises(ValueError) as excinfo:
+        find_label_issues([0, 1], method=method)
+    assert str(excinfo.value) == message
+
+
+def test_missing_inputs():
+    assert missing_inputs("knn", pred_probs=True, features=False) == ("features",)
+    assert missing_inputs("knn", pred_probs=False, features=True) == ()
+    assert missing_inputs("low_confidence", pred_probs=False, features=True) == ("pred_probs",)
+    assert missing_inputs("combined", pred_probs=False, features=True) == ()
+    assert missing_inputs("combined", pred_probs=False, features=False) == (
+        "pred_probs",
+        "features",
+    )
+    with pytest.raises(ValueError, match="method"):
+        missing_inputs("magic", pred_probs=True, features=True)
+
+
+@pytest.mark.parametrize("source", ["torchscript", "state_dict"])
+def test_model_features_need_an_existing_file(tmp_path, source):
+    images = np.zeros((2, 4, 4), np.uint8)
+    missing = tmp_path / "missing.pt"
+    with pytest.raises(ValueError, match="missing.pt' does not exist or is not a file"):
+        if source == "torchscript":
+            features_from_torchscript(missing, images)
+        else:
+            features_from_state_dict(missing, "curation.engine.training:SmallConvNet", images)
 
 
 def test_crowd_arrays_must_come_together():

@@ -128,6 +128,32 @@ def test_bad_input_is_a_command_error(arrays, tmp_path, tweak, message):
     assert not output.exists()
 
 
+@pytest.mark.parametrize(
+    ("method", "inputs", "message"),
+    [
+        ("low_confidence", ["--features"], "--method low_confidence needs --pred-probs"),
+        ("combined", [], "--method combined needs --pred-probs and/or --features"),
+        ("knn", ["--bad-features"], "features.npy: contains NaN or inf, or is not numeric"),
+        ("knn", ["--short-features"], "features.npy: expected shape (120, D) to match --labels"),
+    ],
+)
+def test_missing_or_bad_inputs_are_named(arrays, tmp_path, method, inputs, message):
+    paths, _labels, _true, _planted = arrays
+    output = tmp_path / "out.npy"
+    args = ["--labels", str(paths["labels"]), "--method", method, "--output", str(output)]
+    feats = np.load(paths["features"])
+    if "--bad-features" in inputs:
+        np.save(paths["features"], feats.astype(np.complex64))
+    if "--short-features" in inputs:
+        np.save(paths["features"], feats[:10])
+    if inputs:
+        args += ["--features", str(paths["features"])]
+    with pytest.raises(CommandError) as excinfo:
+        call_command("find_label_issues", *args)
+    assert message in str(excinfo.value)
+    assert not output.exists()
+
+
 def test_importing_the_command_does_not_import_torch():
     code = (
         "import sys, curation.management.commands.find_label_issues; print('torch' in sys.modules)"

@@ -6,9 +6,9 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth.models import Permission
 
-from annotation.submissions import assignment_submit
 from hits.models import Assignment, Hit, HitBatch
 from hits.services import assignment_open, hit_batch_launch
+from hits.submissions import assignment_submit
 
 pytestmark = pytest.mark.django_db
 
@@ -30,32 +30,32 @@ def staff(django_user_model):
 def batches(make_dataset, make_batch, django_capture_on_commit_callbacks):
     ds = make_dataset(n=20)
     local = make_batch(
-        ds, name="classroom", provider="local", environment="local", items_per_hit=10
+        ds, name="classroom", provider="market", environment="market", items_per_hit=10
     )
     with django_capture_on_commit_callbacks(execute=True):
         hit_batch_launch(local)
     live = make_batch(ds, name="for real", environment="live", reward=Decimal("0.05"))
     sandbox = make_batch(ds, name="trial", environment="sandbox")
-    return {"local": local, "live": live, "sandbox": sandbox}
+    return {"market": local, "live": live, "sandbox": sandbox}
 
 
 def test_every_hits_admin_page_shows_its_environment(client, admin_user, batches):
     client.force_login(admin_user)
-    local, live = batches["local"], batches["live"]
+    local, live = batches["market"], batches["live"]
     hit = local.hits.first()
     a = assignment_open(hit, "LAX1", "someone")
     pages = {
-        "/admin/hits/": ["LIVE", "SANDBOX", "LOCAL"],
-        "/admin/hits/hitbatch/": ["LIVE", "SANDBOX", "LOCAL"],
+        "/admin/hits/": ["LIVE", "SANDBOX", "MARKET"],
+        "/admin/hits/hitbatch/": ["LIVE", "SANDBOX", "MARKET"],
         "/admin/hits/hitbatch/?environment__exact=live": ["LIVE"],
         f"/admin/hits/hitbatch/{live.pk}/change/": ["LIVE — real workers, real money"],
-        f"/admin/hits/hitbatch/{local.pk}/change/": ["LOCAL — built-in marketplace"],
+        f"/admin/hits/hitbatch/{local.pk}/change/": ["MARKET — built-in marketplace"],
         f"/admin/hits/hitbatch/{live.pk}/delete/": ["LIVE — real workers, real money"],
         f"/admin/hits/hitbatch/{live.pk}/history/": ["LIVE — real workers, real money"],
-        "/admin/hits/hit/": ["LOCAL"],
-        f"/admin/hits/hit/{hit.pk}/change/": ["LOCAL — built-in marketplace"],
-        "/admin/hits/assignment/": ["LOCAL"],
-        f"/admin/hits/assignment/{a.pk}/change/": ["LOCAL — built-in marketplace"],
+        "/admin/hits/hit/": ["MARKET"],
+        f"/admin/hits/hit/{hit.pk}/change/": ["MARKET — built-in marketplace"],
+        "/admin/hits/assignment/": ["MARKET"],
+        f"/admin/hits/assignment/{a.pk}/change/": ["MARKET — built-in marketplace"],
         "/admin/hits/bonus/": [],
     }
     for url, expected in pages.items():
@@ -75,8 +75,8 @@ def test_launch_preview_page_and_launch(
 ):
     batch = make_batch(
         make_dataset(n=40),
-        provider="local",
-        environment="local",
+        provider="market",
+        environment="market",
         items_per_hit=20,
         budget_cap=Decimal("1.00"),
     )
@@ -100,8 +100,8 @@ def test_over_budget_preview_refuses_and_offers_no_button(
 ):
     batch = make_batch(
         make_dataset(n=40),
-        provider="local",
-        environment="local",
+        provider="market",
+        environment="market",
         items_per_hit=20,
         budget_cap=Decimal("0.10"),
     )
@@ -135,7 +135,7 @@ def test_live_launch_needs_the_confirmation(client, admin_user, batches, setting
 
 
 def test_watch_panel_shows_progress_bars(client, admin_user, batches):
-    local = batches["local"]
+    local = batches["market"]
     hit = local.hits.order_by("number").first()
     a = assignment_open(hit, "LAW1", "worker-1")
     assignment_submit(a, [{"item": e["item"], "answer": 0} for e in hit.items])
@@ -152,7 +152,7 @@ def test_watch_panel_shows_progress_bars(client, admin_user, batches):
 def test_reject_action_with_a_templated_message(
     client, admin_user, batches, django_capture_on_commit_callbacks
 ):
-    local = batches["local"]
+    local = batches["market"]
     hit = local.hits.order_by("number").first()
     a = assignment_open(hit, "LAW2", "worker-2")
     assignment_submit(a, [{"item": e["item"], "answer": 1} for e in hit.items])
@@ -176,7 +176,7 @@ def test_reject_action_with_a_templated_message(
 def test_approve_all_submitted_action(
     client, admin_user, batches, django_capture_on_commit_callbacks
 ):
-    local = batches["local"]
+    local = batches["market"]
     for n, hit in enumerate(local.hits.order_by("number")):
         a = assignment_open(hit, f"LAW3{n}", "worker-3")
         assignment_submit(a, [{"item": e["item"], "answer": 0} for e in hit.items])

@@ -2,9 +2,9 @@
 
 import pytest
 
-from annotation.submissions import assignment_submit
 from hits.models import Assignment, HitBatch
 from hits.services import assignment_open
+from hits.submissions import assignment_submit
 
 pytestmark = pytest.mark.django_db
 BASE = "/api/hits"
@@ -20,8 +20,8 @@ def test_batch_lifecycle_over_the_api(
             "name": "api batch",
             "dataset": ds.pk,
             "kind": "verify",
-            "provider": "local",
-            "environment": "local",
+            "provider": "market",
+            "environment": "market",
             "items_per_hit": 10,
             "reward": "0.10",
             "budget_cap": "5.00",
@@ -62,12 +62,14 @@ def test_batch_lifecycle_over_the_api(
 
 
 def test_over_budget_launch_is_a_conflict(admin_client_token, make_dataset, make_batch):
-    batch = make_batch(make_dataset(n=20), provider="local", environment="local", budget_cap="0.01")
+    batch = make_batch(
+        make_dataset(n=20), provider="market", environment="market", budget_cap="0.01"
+    )
     r = admin_client_token.post(f"{BASE}/batches/{batch.pk}/launch/", {}, format="json")
     assert r.status_code == 409 and "budget cap" in r.json()["error"]
     assert not batch.hits.exists()
 
 
 def test_workers_and_anonymous_users_are_kept_out(client, make_dataset, make_batch):
-    make_batch(make_dataset(n=20), provider="local", environment="local")
+    make_batch(make_dataset(n=20), provider="market", environment="market")
     assert client.get(f"{BASE}/batches/").status_code in (401, 403)

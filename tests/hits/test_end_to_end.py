@@ -137,8 +137,8 @@ def test_sync_opens_assignments_we_never_saw(localturk, make_dataset, make_batch
 def test_local_marketplace_batch_end_to_end(market, make_dataset, make_batch, do_task_page):
     batch = make_batch(
         make_dataset(n=60),
-        provider="local",
-        environment="local",
+        provider="market",
+        environment="market",
         items_per_hit=20,
         assignments_per_item=3,
         completion_code="THANKS-42",

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def open_batch(make_dataset, make_batch, django_capture_on_commit_callbacks):
     def make(n: int = 20, **fields) -> HitBatch:
-        defaults = {"provider": "local", "environment": "local", "items_per_hit": 10}
+        defaults = {"provider": "market", "environment": "market", "items_per_hit": 10}
         defaults.update(fields)
         batch = make_batch(make_dataset(n=n), **defaults)
         with django_capture_on_commit_callbacks(execute=True):

@@ -3,7 +3,7 @@
 import pytest
 
 from annotation.models import Vote, Worker
-from curation.models import CurationRun, LabelIssue
+from curation.models import CurationRun, LabelIssue, ReviewBatch
 from hits.planning import batch_items, hit_plan
 
 pytestmark = pytest.mark.django_db
@@ -15,8 +15,8 @@ def test_selections(make_dataset, make_batch):
     batch = make_batch(ds, assignments_per_item=2)
     assert list(batch_items(batch)) == items
 
-    w1 = Worker.objects.create(provider="local", id_hash="1" * 64)
-    w2 = Worker.objects.create(provider="local", id_hash="2" * 64)
+    w1 = Worker.objects.create(provider="market", id_hash="1" * 64)
+    w2 = Worker.objects.create(provider="market", id_hash="2" * 64)
     for w in (w1, w2):
         Vote.objects.create(item=items[0], worker=w, kind="verify", answer=0)
     Vote.objects.create(item=items[1], worker=w1, kind="verify", answer=0)
@@ -35,7 +35,7 @@ def test_selections(make_dataset, make_batch):
         run=run, item=items[6], current_label=0, suggested_label=1, score=0.8, resolution="kept"
     )
     batch.item_selection = "curation"
-    batch.curation_run = run
+    ReviewBatch.objects.create(run=run, batch=batch)
     assert list(batch_items(batch)) == [items[4]]
 
 

@@ -13,7 +13,13 @@ from hits.localturk.models import Bonus as TurkBonus
 from hits.localturk.models import Hit as TurkHit
 from hits.models import Assignment, Hit, HitBatch
 from hits.providers import provider_for
-from hits.services import hit_add_assignments, hit_batch_plan, hit_batch_worker_lists, hit_delete
+from hits.services import (
+    assignment_block_worker,
+    hit_add_assignments,
+    hit_batch_plan,
+    hit_batch_worker_lists,
+    hit_delete,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -54,10 +60,10 @@ class Harness:
         return page.status == 200 and "/task/" in page.url
 
 
-@pytest.fixture(params=["mturk", "local"])
+@pytest.fixture(params=["mturk", "market"])
 def harness(request, localturk, market, make_dataset, make_batch, settings):
     settings.HITS_PAGE_SIZE = 2  # every listing below spans several pages
-    env = "sandbox" if request.param == "mturk" else "local"
+    env = "sandbox" if request.param == "mturk" else "market"
     batch = make_batch(
         make_dataset(n=6),
         provider=request.param,
@@ -145,7 +151,8 @@ def test_bonus_is_paid_once_per_token(harness):
 def test_blocked_worker_cannot_take_more_work(harness):
     first, second = harness.publish()
     a = harness.work(first, "AWORKERA")
-    harness.provider.block_worker(a, "Copied answers")
+    # Through the service a researcher's block goes through: the provider call, then our record.
+    assignment_block_worker(a, reason="Copied answers")
     assert not harness.can_accept(second, "AWORKERA")
     assert harness.can_accept(second, "AWORKERB")
 

@@ -8,7 +8,6 @@ import pytest
 from django.utils import timezone
 
 from annotation.models import Vote, Worker
-from annotation.submissions import assignment_submit
 from hits.localturk.models import Hit as TurkHit
 from hits.localturk.models import Notification, WorkerQualification
 from hits.models import Assignment, Bonus, HitBatch, WorkerExclusion, WorkerNotice
@@ -30,6 +29,7 @@ from hits.services import (
     hits_orphans_cleanup,
     market_hit_refusal,
 )
+from hits.submissions import assignment_submit
 
 
 def answers_for(hit, *, gold_right: bool) -> list[dict]:
@@ -63,7 +63,7 @@ def submit(hit, raw_worker: str, answers, *, seconds: float = 60) -> Assignment:
 @pytest.fixture
 def local_batch(db, make_dataset, make_batch, django_capture_on_commit_callbacks):
     def make(n: int = 20, **fields):
-        defaults = {"provider": "local", "environment": "local", "items_per_hit": 10}
+        defaults = {"provider": "market", "environment": "market", "items_per_hit": 10}
         defaults.update(fields)
         batch = make_batch(make_dataset(n=n, gold=10), **defaults)
         with django_capture_on_commit_callbacks(execute=True):
@@ -163,7 +163,7 @@ def test_expire_extend_and_repost_unfinished_items(local_batch):
     assert hit_batch_expire(batch) == 2
     batch.refresh_from_db()
     assert batch.status == HitBatch.Status.EXPIRED
-    assert market_hit_refusal(second, Worker.objects.create(provider="local", id_hash="x" * 64))
+    assert market_hit_refusal(second, Worker.objects.create(provider="market", id_hash="x" * 64))
     assert hit_batch_extend(batch, seconds=3600) == 2
     batch.refresh_from_db()
     assert batch.status == HitBatch.Status.OPEN

@@ -9,9 +9,9 @@ from django.core import signing
 from django.utils import timezone
 
 from annotation.models import Vote, Worker
-from annotation.submissions import assignment_submit
-from annotation.task_tokens import SALT
 from hits.models import Assignment
+from hits.submissions import assignment_submit
+from hits.task_tokens import SALT
 
 pytestmark = pytest.mark.django_db
 SANDBOX = "https://workersandbox.mturk.com"
@@ -227,7 +227,7 @@ def test_expired_token_is_refused(client, shapes, td, monkeypatch):
     assignment, token = accept(client, hit)
     answers = td.valid_answers(hit, assignment)
     later = time.time() + 601  # the worker's time for the assignment has run out
-    monkeypatch.setattr("annotation.task_tokens.time.time", lambda: later)
+    monkeypatch.setattr("hits.task_tokens.time.time", lambda: later)
     resp = submit(client, hit, token, answers)
     assert resp.status_code == 403 and resp.json()["code"] == "expired"
     assert_nothing_stored(assignment)

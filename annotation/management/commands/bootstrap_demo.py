@@ -46,8 +46,8 @@ class Command(BaseCommand):
                 dataset=dataset,
                 kind=kind,
                 item_selection=ItemSelection.EXPLICIT,
-                provider="local",
-                environment="local",
+                provider="market",
+                environment="market",
                 items_per_hit=per_hit,
                 assignments_per_item=5 if kind == "review" else 3,
             )

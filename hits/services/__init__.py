@@ -1,0 +1,109 @@
+"""Writes for the hits app, one module per part of a batch's life:
+
+- ``launch``: check, plan and publish a batch's HITs (resumable, idempotent per HIT);
+- ``sync``: read the provider's records back into our Hit and Assignment rows and votes;
+- ``review``: approve, reject, bonus, block, exclude, message; the batch's review rules;
+- ``lifecycle``: extend, expire, add places, delete, re-post, clean up orphan HITs;
+- ``market``: the built-in marketplace's worker side (accept, return, submit);
+- ``assignments``: the one door through which an assignment row is first created.
+
+Provider calls (network) never run inside a database transaction: each service reads what it
+needs, calls the provider, then writes in a short transaction of its own. Background work is
+started by task name (``hits.jobs``), never by importing ``hits.tasks``.
+"""
+
+from hits.jobs import enqueue_on_commit
+
+from .assignments import assignment_open
+from .launch import (
+    LIVE_PERMISSION,
+    hit_batch_check,
+    hit_batch_launch,
+    hit_batch_plan,
+    hit_batch_preview,
+    hit_batch_publish,
+    hit_batch_resume,
+    hit_batch_worker_lists,
+    provider_balance,
+)
+from .lifecycle import (
+    CleanupResult,
+    hit_add_assignments,
+    hit_batch_expire,
+    hit_batch_extend,
+    hit_batch_repost,
+    hit_delete,
+    hits_orphans_cleanup,
+)
+from .market import (
+    market_accept,
+    market_assignments_tidy,
+    market_available_hits,
+    market_external_submit,
+    market_hit_refusal,
+    market_next_hit,
+    market_return,
+    market_worker_allowed,
+)
+from .progress import hit_batch_progress
+from .review import (
+    ReviewOutcome,
+    assignment_approve,
+    assignment_block_worker,
+    assignment_bonus,
+    assignment_exclude_worker,
+    assignment_reject,
+    assignments_reject,
+    bonus_pay,
+    hit_batch_approve_submitted,
+    hit_batch_auto_review,
+    hit_batch_notify,
+    reject_message,
+)
+from .sync import SYNC_LEASE, SyncResult, hit_batch_sync, hit_batches_sync
+
+__all__ = [
+    "LIVE_PERMISSION",
+    "SYNC_LEASE",
+    "CleanupResult",
+    "ReviewOutcome",
+    "SyncResult",
+    "assignment_approve",
+    "assignment_block_worker",
+    "assignment_bonus",
+    "assignment_exclude_worker",
+    "assignment_open",
+    "assignment_reject",
+    "assignments_reject",
+    "bonus_pay",
+    "enqueue_on_commit",
+    "hit_add_assignments",
+    "hit_batch_approve_submitted",
+    "hit_batch_auto_review",
+    "hit_batch_check",
+    "hit_batch_expire",
+    "hit_batch_extend",
+    "hit_batch_launch",
+    "hit_batch_notify",
+    "hit_batch_plan",
+    "hit_batch_preview",
+    "hit_batch_progress",
+    "hit_batch_publish",
+    "hit_batch_repost",
+    "hit_batch_resume",
+    "hit_batch_sync",
+    "hit_batch_worker_lists",
+    "hit_batches_sync",
+    "hit_delete",
+    "hits_orphans_cleanup",
+    "market_accept",
+    "market_assignments_tidy",
+    "market_available_hits",
+    "market_external_submit",
+    "market_hit_refusal",
+    "market_next_hit",
+    "market_return",
+    "market_worker_allowed",
+    "provider_balance",
+    "reject_message",
+]
