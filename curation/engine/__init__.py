@@ -4,7 +4,7 @@ Plain functions over numpy arrays and torch tensors; no Django. Importing this p
 torch, so web code must import it only inside a curation task's body.
 """
 
-from curation.engine.combine import combine_issues, find_label_issues
+from curation.engine.combine import combine_issues, find_label_issues, missing_inputs
 from curation.engine.confident import (
     confident_joint,
     find_issues_confident_learning,
@@ -48,6 +48,7 @@ __all__ = [
     "find_label_issues",
     "knn_cosine",
     "load_features_npy",
+    "missing_inputs",
     "pick_device",
     "train_small_convnet",
 ]

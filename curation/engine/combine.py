@@ -1,5 +1,6 @@
 """Combining detectors (rank-averaged scores tempered by crowd evidence), and
-find_label_issues, the single entry point that runs one detector by name."""
+find_label_issues, the single entry point that runs one detector by name (missing_inputs says
+which inputs a method lacks)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,14 @@ from curation.engine.knn_vote import find_issues_knn
 
 Require = Literal["any", "majority", "all"]
 Method = Literal["confident_learning", "knn", "low_confidence", "combined"]
+
+# The inputs each method of find_label_issues reads; it needs at least one of them.
+_METHOD_INPUTS: dict[str, tuple[str, ...]] = {
+    "confident_learning": ("pred_probs",),
+    "knn": ("features",),
+    "low_confidence": ("pred_probs",),
+    "combined": ("pred_probs", "features"),
+}
 
 
 def combine_issues(
@@ -109,6 +118,29 @@ def combine_issues(
     )
 
 
+def missing_inputs(method: str, *, pred_probs: bool, features: bool) -> tuple[str, ...]:
+    """The inputs that method of find_label_issues still lacks, as names of its parameters.
+
+    confident_learning and low_confidence read pred_probs, knn reads features, and combined reads
+    either or both; each method needs at least one of the inputs it reads.
+
+    Args:
+        method: "confident_learning", "knn", "low_confidence" or "combined".
+        pred_probs: whether pred_probs is given.
+        features: whether features is given.
+
+    Returns:
+        () when the method can run, else the inputs it reads, at least one of which must be given.
+
+    Raises:
+        ValueError: if method is not one of the above.
+    """
+    check_choice(method, name="method", choices=tuple(_METHOD_INPUTS))
+    given = {"pred_probs": pred_probs, "features": features}
+    reads = _METHOD_INPUTS[method]
+    return () if any(given[name] for name in reads) else reads
+
+
 def find_label_issues(
     labels: np.ndarray,
     *,
@@ -146,18 +178,15 @@ def find_label_issues(
     Raises:
         ValueError: if the method's inputs are missing or invalid.
     """
-    check_choice(
-        method,
-        name="method",
-        choices=("confident_learning", "knn", "low_confidence", "combined"),
-    )
+    check_choice(method, name="method", choices=tuple(_METHOD_INPUTS))
     num_classes = None if pred_probs is None else np.asarray(pred_probs).shape[-1]
-    if method in ("confident_learning", "low_confidence") and pred_probs is None:
-        raise ValueError(f"pred_probs must be given for method {method!r}, got None")
-    if method == "knn" and features is None:
-        raise ValueError("features must be given for method 'knn', got None")
-    if method == "combined" and pred_probs is None and features is None:
-        raise ValueError("pred_probs or features must be given for method 'combined'")
+    missing = missing_inputs(
+        method, pred_probs=pred_probs is not None, features=features is not None
+    )
+    if len(missing) == 1:
+        raise ValueError(f"{missing[0]} must be given for method {method!r}, got None")
+    if missing:
+        raise ValueError(f"{' or '.join(missing)} must be given for method {method!r}")
     if method == "confident_learning":
         return find_issues_confident_learning(pred_probs, labels)  # type: ignore[arg-type]
     if method == "low_confidence":

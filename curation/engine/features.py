@@ -18,6 +18,14 @@ from curation.engine.knn import DevicePreference, pick_device
 from curation.engine.training import check_images, images_to_tensor
 
 
+def _existing_file(path: str | Path) -> Path:
+    """Return path as a Path, raising ValueError unless it names an existing file."""
+    file = Path(path)
+    if not file.is_file():
+        raise ValueError(f"path {str(file)!r} does not exist or is not a file")
+    return file
+
+
 def load_features_npy(
     path: str | Path, *, num_items: int | None = None, mmap: bool = False
 ) -> np.ndarray:
@@ -35,9 +43,7 @@ def load_features_npy(
         ValueError: if the file is missing or unreadable, is not a 2-D numeric array, has a
             NaN or inf, or has the wrong N.
     """
-    file = Path(path)
-    if not file.is_file():
-        raise ValueError(f"path {str(file)!r} does not exist or is not a file")
+    file = _existing_file(path)
     try:
         arr = np.load(file, mmap_mode="r" if mmap else None, allow_pickle=False)
     except (OSError, ValueError) as exc:
@@ -149,9 +155,7 @@ def features_from_torchscript(
         ValueError: if the file is missing or not TorchScript, the method does not exist, or the
             images are invalid.
     """
-    file = Path(path)
-    if not file.is_file():
-        raise ValueError(f"path {str(file)!r} does not exist or is not a file")
+    file = _existing_file(path)
     imgs = _check_model_images(images)
     dev = pick_device(device)
     try:
@@ -216,9 +220,7 @@ def features_from_state_dict(
     Raises:
         ValueError: if the file, class, state dict or layer does not fit, or images are invalid.
     """
-    file = Path(path)
-    if not file.is_file():
-        raise ValueError(f"path {str(file)!r} does not exist or is not a file")
+    file = _existing_file(path)
     imgs = _check_model_images(images)
     cls = _import_class(module_path)
     try:

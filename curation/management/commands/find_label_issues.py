@@ -32,6 +32,21 @@ def _labels(path: Path, flag: str, *, allow_missing: bool = False) -> np.ndarray
     return arr.astype(np.int64)
 
 
+def _matrix(
+    path: Path, flag: str, n: int, *, columns: str, kinds: str, kind_name: str
+) -> np.ndarray:
+    """Load a 2-D array with n rows, a dtype of a kind in kinds (kind_name in the message) and
+    finite entries; columns names its width in the shape message, e.g. "K"."""
+    arr = _load(path, flag)
+    if arr.ndim != 2 or arr.shape[0] != n:
+        raise CommandError(
+            f"{flag} {path}: expected shape ({n}, {columns}) to match --labels, got {arr.shape}"
+        )
+    if arr.dtype.kind not in kinds or not np.isfinite(arr).all():
+        raise CommandError(f"{flag} {path}: contains NaN or inf, or is not {kind_name}")
+    return arr
+
+
 class Command(BaseCommand):
     help = (
         "Find likely label errors from saved arrays and write the flagged item indices, most "
@@ -62,36 +77,28 @@ class Command(BaseCommand):
         n = labels.size
         probs = features = crowd = crowd_conf = None
         if opts["pred_probs"] is not None:
-            path = opts["pred_probs"]
-            probs = _load(path, "--pred-probs")
-            if probs.ndim != 2 or probs.shape[0] != n:
-                raise CommandError(
-                    f"--pred-probs {path}: expected shape ({n}, K) to match --labels, "
-                    f"got {probs.shape}"
-                )
-            if probs.dtype.kind != "f" or not np.isfinite(probs).all():
-                raise CommandError(f"--pred-probs {path}: contains NaN or inf, or is not float")
+            probs = _matrix(
+                opts["pred_probs"], "--pred-probs", n, columns="K", kinds="f", kind_name="float"
+            )
             if int(labels.max()) >= probs.shape[1]:
                 raise CommandError(
                     f"--labels {opts['labels']}: label {int(labels.max())} is out of range for "
                     f"K={probs.shape[1]} classes in --pred-probs"
                 )
         if opts["features"] is not None:
-            path = opts["features"]
-            features = _load(path, "--features")
-            if features.ndim != 2 or features.shape[0] != n:
-                raise CommandError(
-                    f"--features {path}: expected shape ({n}, D) to match --labels, "
-                    f"got {features.shape}"
-                )
-            if features.dtype.kind not in "fiu" or not np.isfinite(features).all():
-                raise CommandError(f"--features {path}: contains NaN or inf, or is not numeric")
-        if method in ("confident_learning", "low_confidence") and probs is None:
-            raise CommandError(f"--method {method} needs --pred-probs")
-        if method == "knn" and features is None:
-            raise CommandError("--method knn needs --features")
-        if method == "combined" and probs is None and features is None:
-            raise CommandError("--method combined needs --pred-probs and/or --features")
+            features = _matrix(
+                opts["features"], "--features", n, columns="D", kinds="fiu", kind_name="numeric"
+            )
+
+        # Imported here so that loading management commands never imports torch.
+        from curation.engine import find_label_issues, missing_inputs
+
+        missing = missing_inputs(
+            method, pred_probs=probs is not None, features=features is not None
+        )
+        if missing:
+            flags = " and/or ".join("--" + name.replace("_", "-") for name in missing)
+            raise CommandError(f"--method {method} needs {flags}")
         if (opts["crowd_labels"] is None) != (opts["crowd_confidence"] is None):
             raise CommandError("--crowd-labels and --crowd-confidence go together")
         if opts["crowd_labels"] is not None:
@@ -102,9 +109,6 @@ class Command(BaseCommand):
                     f"--crowd-labels / --crowd-confidence: expected ({n},) to match --labels, "
                     f"got {crowd.shape} and {crowd_conf.shape}"
                 )
-
-        # Imported here so that loading management commands never imports torch.
-        from curation.engine import find_label_issues
 
         try:
             result = find_label_issues(
