@@ -7,18 +7,22 @@ from django.db.models import Q
 OLD, NEW = "local", "market"
 
 
-def rename(apps, old: str, new: str) -> None:
+def rename(apps, schema_editor, old: str, new: str) -> None:
     HitBatch = apps.get_model("hits", "HitBatch")
     HitBatch.objects.filter(provider=old).update(provider=new)
     HitBatch.objects.filter(environment=old).update(environment=new)
+    if schema_editor.connection.vendor == "postgresql":
+        # The updates leave deferred foreign-key checks pending, and PostgreSQL will not alter a
+        # table with pending trigger events in the same transaction: run the checks now.
+        schema_editor.execute("SET CONSTRAINTS ALL IMMEDIATE")
 
 
 def forward(apps, schema_editor):
-    rename(apps, OLD, NEW)
+    rename(apps, schema_editor, OLD, NEW)
 
 
 def backward(apps, schema_editor):
-    rename(apps, NEW, OLD)
+    rename(apps, schema_editor, NEW, OLD)
 
 
 def constraint(name: str) -> models.CheckConstraint:
