@@ -1,4 +1,8 @@
-"""Display renditions of item images: resized with Pillow, cached on disk, content-hashed URLs.
+"""Display renditions of item images: resized with Pillow, cached on disk, at keyed URLs.
+
+A rendition's URL carries an HMAC (keyed with SECRET_KEY) of the item id, the size and the
+stored file name: only someone shown the URL can fetch the image, a guessed one answers 404, and
+a new file behind an item gets a new URL. ``rendition_url`` is the one place these URLs are built.
 
 Tiny images (32x32 CIFAR, 8x8 digits) are enlarged with nearest-neighbour so pixels stay crisp;
 larger ones are shrunk with Lanczos. Workers never receive the original file.
@@ -6,12 +10,14 @@ larger ones are shrunk with Lanczos. Workers never receive the original file.
 
 from __future__ import annotations
 
-import hashlib
 import io
+import os
+import threading
 from pathlib import Path
 
 from django.conf import settings
 from django.urls import reverse
+from django.utils.crypto import constant_time_compare, salted_hmac
 from PIL import Image
 
 from .models import Item
@@ -25,12 +31,17 @@ def rendition_size(size: int) -> int:
     return size
 
 
-def _digest(item: Item, size: int) -> str:
-    key = f"{item.pk}:{item.image.name}:{item.width}x{item.height}:{size}".encode()
-    return hashlib.blake2b(key, digest_size=8).hexdigest()
+_DIGEST_SALT = "annotation.images.rendition"
+
+
+def _digest(item: Item, size: int, secret: str | None = None) -> str:
+    value = f"{item.pk}:{size}:{item.image.name}"
+    mac = salted_hmac(_DIGEST_SALT, value, secret=secret, algorithm="sha256")
+    return mac.hexdigest()[:16]
 
 
 def rendition_url(item: Item, size: int = 200) -> str:
+    """The URL of the item's rendition at ``size``: the only way to learn its keyed digest."""
     return reverse(
         "item-image", kwargs={"item_id": item.pk, "size": size, "digest": _digest(item, size)}
     )
@@ -61,11 +72,13 @@ def rendition_bytes(item: Item, size: int) -> bytes:
         out.save(buf, format="PNG", optimize=True)
     data = buf.getvalue()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
     tmp.write_bytes(data)
     tmp.replace(path)
     return data
 
 
 def is_current_digest(item: Item, size: int, digest: str) -> bool:
-    return digest == _digest(item, size)
+    """Whether ``digest`` is the item's at ``size`` (under SECRET_KEY or one of its fallbacks)."""
+    secrets = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
+    return any(constant_time_compare(digest, _digest(item, size, s)) for s in secrets)

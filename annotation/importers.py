@@ -4,6 +4,7 @@ DatasetImportError naming the file and the problem. Nothing here touches the dat
 from __future__ import annotations
 
 import csv
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,9 +12,11 @@ from pathlib import Path
 import numpy as np
 
 from .exceptions import DatasetImportError
+from .import_guard import check_bytes, check_file_size, check_items, path_inside
 from .safe_pickle import safe_load
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+# Complementary labels imported per item (CLImage has 3): each becomes a vote row.
+MAX_VOTES_PER_ITEM = 1000
 
 
 @dataclass
@@ -80,6 +83,7 @@ def _check_image_array(images: np.ndarray, source: str) -> np.ndarray:
 def parse_climage(path: Path) -> ParsedDataset:
     """The CLImage pickle: names, images (N x H x W x 3 uint8), ord_labels, cl_labels."""
     source = str(path)
+    check_file_size(path)
     try:
         with open(path, "rb") as fh:
             data = safe_load(fh, source=source)
@@ -93,18 +97,24 @@ def parse_climage(path: Path) -> ParsedDataset:
     names = _check_class_names(data["names"], source)
     raw_images = data["images"]
     if isinstance(raw_images, list):
+        check_items(source, len(raw_images))
         shapes = {getattr(a, "shape", None) for a in raw_images}
         if len(shapes) != 1 or None in shapes:
             raise DatasetImportError(f"{source}: images list holds arrays of different shapes")
         raw_images = np.stack(raw_images) if raw_images else np.zeros((0,), np.uint8)
     images = _check_image_array(raw_images, source)
     n = images.shape[0]
+    check_items(source, n)
     ord_labels = data["ord_labels"]
+    if not isinstance(ord_labels, list | tuple | np.ndarray):
+        raise DatasetImportError(f"{source}: ord_labels must be a list of integers")
     if len(ord_labels) != n:
         raise DatasetImportError(
             f"{source}: ord_labels has {len(ord_labels)} entries but images has {n}"
         )
     cl_labels = data.get("cl_labels", [[] for _ in range(n)])
+    if not isinstance(cl_labels, list | tuple | np.ndarray):
+        raise DatasetImportError(f"{source}: cl_labels must be a list of lists")
     if len(cl_labels) != n:
         raise DatasetImportError(
             f"{source}: cl_labels has {len(cl_labels)} entries but images has {n}"
@@ -116,6 +126,12 @@ def parse_climage(path: Path) -> ParsedDataset:
         cls = cl_labels[i]
         if not isinstance(cls, list | tuple | np.ndarray):
             raise DatasetImportError(f"{source}: cl_labels[{i}] is not a list")
+        if len(cls) > MAX_VOTES_PER_ITEM:
+            # Each becomes a vote row (and a dict while its chunk is written).
+            raise DatasetImportError(
+                f"{source}: cl_labels[{i}] has {len(cls)} labels; an import takes at most "
+                f"{MAX_VOTES_PER_ITEM} per item"
+            )
         cl = [_as_int_label(c, k, source, f"cl_labels[{i}]") for c in cls]
         records.append(
             ImportRecord(name=f"{i:06d}.png", label=label, array=images[i], cl_labels=cl)
@@ -125,6 +141,7 @@ def parse_climage(path: Path) -> ParsedDataset:
 
 def read_class_file(path: Path) -> list[str]:
     source = str(path)
+    check_file_size(path)
     try:
         lines = path.read_text(encoding="utf-8-sig").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
@@ -133,9 +150,29 @@ def read_class_file(path: Path) -> list[str]:
 
 
 def _load_npy(path: Path) -> np.ndarray:
+    """The array in a .npy file, its declared size checked against the file before loading."""
+    size = check_file_size(path)
     try:
+        with open(path, "rb") as fh:
+            fmt = np.lib.format
+            version = fmt.read_magic(fh)
+            read_header = (
+                fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+            )
+            shape, _, dtype = read_header(fh)
+            declared = math.prod(shape) * dtype.itemsize
+            if dtype.hasobject:
+                raise ValueError("Object arrays cannot be loaded when allow_pickle=False")
+            if declared > size - fh.tell():
+                raise DatasetImportError(
+                    f"{path}: the header declares {shape} {dtype} ({declared} bytes) but the "
+                    f"file holds only {size - fh.tell()} bytes of data"
+                )
+            check_bytes(str(path), declared, "declares an array of")
         return np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
+    except DatasetImportError:
+        raise
+    except (OSError, ValueError, TypeError, SyntaxError) as exc:
         raise DatasetImportError(
             f"{path}: not a readable .npy array without pickles ({exc})"
         ) from None
@@ -165,30 +202,38 @@ def parse_npy(images_path: Path, labels_path: Path | None, classes_path: Path) -
     return ParsedDataset(names, records, str(images_path))
 
 
-def _image_files(folder: Path) -> Iterator[Path]:
+def _image_files(root: Path, folder: Path) -> Iterator[tuple[str, Path]]:
+    """(name, real path) of each file in a class folder; links must stay inside ``root``."""
     for p in sorted(folder.iterdir()):
         if p.name.startswith("."):
             continue
-        if p.is_dir():
+        real = path_inside(root, p, str(root), str(p.relative_to(root)))
+        if real.is_dir():
             raise DatasetImportError(f"{p}: nested folders are not supported inside a class folder")
-        yield p
+        yield p.name, real
 
 
 def parse_folder(root: Path) -> ParsedDataset:
     """ImageFolder convention: one sub-folder per class, sorted by name."""
     if not root.is_dir():
         raise DatasetImportError(f"{root}: not a folder")
-    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    entries = [p for p in sorted(root.iterdir()) if not p.name.startswith(".")]
+    for p in entries:
+        path_inside(root, p, str(root), p.name)
+    class_dirs = [p for p in entries if p.is_dir()]
     if not class_dirs:
         raise DatasetImportError(f"{root}: no class sub-folders found")
-    strays = sorted(p.name for p in root.iterdir() if p.is_file() and not p.name.startswith("."))
+    strays = [p.name for p in entries if not p.is_dir()]
     if strays:
         raise DatasetImportError(f"{root}: files outside class folders: {strays[:5]}")
     names = [d.name for d in class_dirs]
     records = []
     for label, d in enumerate(class_dirs):
-        for p in _image_files(d):
-            records.append(ImportRecord(name=f"{d.name}/{p.name}", label=label, path=p))
+        for file_name, real in _image_files(root, d):
+            records.append(ImportRecord(name=f"{d.name}/{file_name}", label=label, path=real))
+            if len(records) % 10_000 == 0:  # stop early on a folder far past the limit
+                check_items(str(root), len(records))
+    check_items(str(root), len(records))
     if not records:
         raise DatasetImportError(f"{root}: the class folders hold no images")
     return ParsedDataset(names, records, str(root))
@@ -197,6 +242,7 @@ def parse_folder(root: Path) -> ParsedDataset:
 def parse_csv(csv_path: Path, classes_path: Path | None = None) -> ParsedDataset:
     """Rows ``path,label``; paths relative to the CSV's folder; label a class name (or blank)."""
     source = str(csv_path)
+    check_file_size(csv_path)
     try:
         with open(csv_path, newline="", encoding="utf-8-sig") as fh:
             rows = list(csv.reader(fh))
@@ -206,6 +252,7 @@ def parse_csv(csv_path: Path, classes_path: Path | None = None) -> ParsedDataset
         rows = rows[1:]
     if not rows:
         raise DatasetImportError(f"{source}: no rows")
+    check_items(source, len(rows))
     for lineno, row in enumerate(rows, start=2):
         if len(row) != 2:
             raise DatasetImportError(f"{source}: line {lineno} has {len(row)} columns, expected 2")
@@ -222,7 +269,7 @@ def parse_csv(csv_path: Path, classes_path: Path | None = None) -> ParsedDataset
         if rel in seen:
             raise DatasetImportError(f"{source}: line {lineno}: duplicate name {rel!r}")
         seen.add(rel)
-        p = (base / rel).resolve()
+        p = path_inside(base, base / rel, f"{source}: line {lineno}", rel)
         if not p.is_file():
             raise DatasetImportError(f"{source}: line {lineno}: image file {rel!r} not found")
         lab = lab.strip()

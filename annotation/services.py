@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import io
 import logging
+import os
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from django.conf import settings
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from django.db import transaction
-from PIL import Image, UnidentifiedImageError
 
 from .exceptions import DatasetImportError
+from .image_files import StoredImage, image_array_encode, image_file_check
+from .import_guard import check_items, import_errors, limit
 from .importers import ImportRecord, ParsedDataset
-from .models import Dataset, Item, Vote, Worker
+from .models import Dataset, Item, Vote, Worker, item_image_path
+from .staging import StagingFolder, staging_cleanup
 from .worker_ids import worker_id_hash
 
 logger = logging.getLogger(__name__)
@@ -27,50 +25,22 @@ Progress = Callable[[int, int], None]
 _CHUNK = 500
 
 
-def _pixel_limit() -> int:
-    return int(settings.IMPORT_MAX_IMAGE_PIXELS)
-
-
-def _encode_array(rec: ImportRecord, source: str) -> tuple[bytes, int, int, str]:
-    arr = rec.array
-    assert arr is not None
-    h, w = arr.shape[:2]
-    if h * w > _pixel_limit():
-        raise DatasetImportError(
-            f"{source}: image {rec.name} is {w}x{h} = {w * h} pixels, over the limit of "
-            f"{_pixel_limit()}"
-        )
-    mode_arr = arr[..., 0] if arr.ndim == 3 and arr.shape[-1] == 1 else arr
-    buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(mode_arr)).save(buf, format="PNG")
-    return buf.getvalue(), w, h, ".png"
-
-
-def _read_image_file(rec: ImportRecord) -> tuple[bytes, int, int, str]:
+def _read_image_file(rec: ImportRecord, bytes_left: int) -> tuple[StoredImage, int]:
+    """The checked image in ``rec.path`` and its size, refused past ``bytes_left`` bytes."""
     path = rec.path
     assert path is not None
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size > bytes_left:
+                raise DatasetImportError(
+                    f"{path}: the image files read add up to more than "
+                    f"{limit('IMPORT_MAX_BYTES')} bytes (IMPORT_MAX_BYTES)"
+                )
+            data = fh.read(size)
     except OSError as exc:
         raise DatasetImportError(f"{path}: cannot read file ({exc.strerror})") from None
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            w, h = im.size
-            if w * h > _pixel_limit():
-                raise DatasetImportError(
-                    f"{path}: image is {w}x{h} = {w * h} pixels, over the limit of {_pixel_limit()}"
-                )
-            im.verify()
-        with Image.open(io.BytesIO(data)) as im:
-            im.load()
-    except DatasetImportError:
-        raise
-    except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
-        raise DatasetImportError(f"{path}: not a readable image ({exc})") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise DatasetImportError(f"{path}: corrupt image ({exc})") from None
-    suffix = path.suffix.lower() or ".img"
-    return data, w, h, suffix
+    return image_file_check(data, str(path)), size
 
 
 def dataset_import(
@@ -83,22 +53,37 @@ def dataset_import(
 ) -> Dataset:
     """Create a dataset, its items (images stored at original resolution) and imported votes.
 
-    All or nothing: a refused or failed import leaves no rows and no files behind.
+    All or nothing: a refused or failed import leaves no rows, no files and no folders behind.
+    Images are written to a staging folder (``staging``) and moved to their random final names
+    just before the import's transaction commits; what an import killed half-way leaves is
+    removed by the next one. (Called inside a caller's transaction that later rolls back, the
+    moved files stay; the command, the admin and the API call it outside any.)
     """
+    with import_errors(parsed.source):
+        return _dataset_import(
+            parsed, name=name, description=description, split=split, progress=progress
+        )
+
+
+def _dataset_import(
+    parsed: ParsedDataset, *, name: str, description: str, split: str, progress: Progress | None
+) -> Dataset:
     if not name or not name.replace("-", "").replace("_", "").isalnum():
         raise DatasetImportError(
             f"dataset name {name!r} must be letters, digits, '-' or '_' (it is used in URLs)"
         )
     if Dataset.objects.filter(name=name).exists():
         raise DatasetImportError(f"a dataset named {name!r} already exists")
+    check_items(parsed.source, len(parsed.records))
     names_seen: set[str] = set()
     for rec in parsed.records:
         if rec.name in names_seen:
             raise DatasetImportError(f"{parsed.source}: duplicate item name {rec.name!r}")
         names_seen.add(rec.name)
-    saved: list[str] = []
+    staging_cleanup()
     total = len(parsed.records)
-    try:
+    bytes_left = limit("IMPORT_MAX_BYTES")
+    with StagingFolder() as staging:
         with transaction.atomic():
             dataset = Dataset.objects.create(
                 name=name, description=description, class_names=parsed.class_names
@@ -108,26 +93,23 @@ def dataset_import(
                 chunk = parsed.records[start : start + _CHUNK]
                 items = []
                 for offset, rec in enumerate(chunk):
-                    index = start + offset
                     if rec.array is not None:
-                        data, w, h, suffix = _encode_array(rec, parsed.source)
+                        image = image_array_encode(rec.array, f"{parsed.source}: {rec.name}")
                     else:
-                        data, w, h, suffix = _read_image_file(rec)
-                    path = default_storage.save(
-                        f"datasets/{dataset.pk}/{index:06d}{suffix}", ContentFile(data)
-                    )
-                    saved.append(path)
+                        image, size = _read_image_file(rec, bytes_left)
+                        bytes_left -= size
                     item = Item(
                         dataset=dataset,
-                        index=index,
+                        index=start + offset,
                         name=rec.name,
-                        width=w,
-                        height=h,
+                        width=image.width,
+                        height=image.height,
                         given_label=rec.label,
                         label=rec.label,
                         split=split,
                     )
-                    item.image.name = path
+                    item.image.name = item_image_path(item, f"image{image.suffix}")
+                    staging.add(item.image.name, image.data)
                     items.append(item)
                 created = Item.objects.bulk_create(items)
                 votes = [
@@ -143,10 +125,8 @@ def dataset_import(
                     votes_record(votes, worker=imported_worker, source=Vote.Source.IMPORTED)
                 if progress:
                     progress(min(start + _CHUNK, total), total)
-    except BaseException:
-        for path in saved:
-            default_storage.delete(path)
-        raise
+            staging.publish()
+        staging.keep()
     logger.info("imported dataset %s: %d items", name, total)
     return dataset
 
@@ -164,34 +144,48 @@ def dataset_import_from_args(
     split: str = "",
     progress: Progress | None = None,
 ) -> Dataset:
-    """Parse the named format and import it; the one door the command, admin and API use."""
-    from . import importers
+    """Parse the named format and import it; the one door the command, admin and API use.
 
+    Every failure, a lack of memory included, comes out as a DatasetImportError.
+    """
     file, images, labels, classes, csv = (
         None if p is None else Path(p) for p in (file, images, labels, classes, csv)
     )
+    with import_errors(str(file or images or csv or fmt)):
+        parsed = _parse(fmt, file=file, images=images, labels=labels, classes=classes, csv=csv)
+        return dataset_import(
+            parsed, name=name, description=description, split=split, progress=progress
+        )
+
+
+def _parse(
+    fmt: str,
+    *,
+    file: Path | None,
+    images: Path | None,
+    labels: Path | None,
+    classes: Path | None,
+    csv: Path | None,
+) -> ParsedDataset:
+    from . import importers
+
     if fmt == "climage":
         if file is None:
             raise DatasetImportError("format climage needs the pickle file")
-        parsed = importers.parse_climage(file)
-    elif fmt == "npy":
+        return importers.parse_climage(file)
+    if fmt == "npy":
         if images is None or classes is None:
             raise DatasetImportError("format npy needs --images X.npy and --classes classes.txt")
-        parsed = importers.parse_npy(images, labels, classes)
-    elif fmt == "folder":
+        return importers.parse_npy(images, labels, classes)
+    if fmt == "folder":
         if csv is not None:
-            parsed = importers.parse_csv(csv, classes)
-        elif file is not None:
-            parsed = importers.parse_folder(file)
-        else:
-            raise DatasetImportError("format folder needs a folder or --csv FILE")
-    elif fmt == "demo":
-        parsed = importers.parse_demo()
-    else:
-        raise DatasetImportError(f"unknown format {fmt!r}: use climage, npy, folder or demo")
-    return dataset_import(
-        parsed, name=name, description=description, split=split, progress=progress
-    )
+            return importers.parse_csv(csv, classes)
+        if file is not None:
+            return importers.parse_folder(file)
+        raise DatasetImportError("format folder needs a folder or --csv FILE")
+    if fmt == "demo":
+        return importers.parse_demo()
+    raise DatasetImportError(f"unknown format {fmt!r}: use climage, npy, folder or demo")
 
 
 def votes_record(

@@ -1,5 +1,8 @@
 """Every malformed import is refused with a message naming the problem, and nothing is written."""
 
+import pickle
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -155,3 +158,99 @@ def test_not_a_pickle(tmp_path, db_state):
     path = tmp_path / "junk.pkl"
     path.write_bytes(b"this is not a pickle")
     refused(db_state, r"junk.pkl: not a readable pickle", fmt="climage", file=path)
+
+
+def media_tree(media_root) -> list[str]:
+    root = Path(media_root)
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*")) if root.exists() else []
+
+
+def test_only_web_image_formats_are_imported(image_folder, db_state, rng):
+    Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(
+        image_folder / "dog" / "old.png", format="BMP"
+    )
+    refused(
+        db_state,
+        r"dog/old.png: is a BMP image; only PNG, JPEG, WebP and GIF images are imported",
+        fmt="folder",
+        file=image_folder,
+    )
+
+
+def test_images_are_stored_under_the_suffix_of_what_they_are(image_folder, media_root, rng):
+    arr = rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)
+    Image.fromarray(arr).save(image_folder / "dog" / "photo.png", format="JPEG")
+    page = b"<html><script>alert(document.cookie)</script></html>"
+    (image_folder / "cat" / "page.html").write_bytes(
+        (image_folder / "cat" / "cat0.png").read_bytes() + page
+    )
+    ds = dataset_import_from_args(name="suffixes", fmt="folder", file=image_folder)
+    stored = {it.name: Path(media_root) / it.image.name for it in ds.items.all()}
+    assert stored["dog/photo.png"].suffix == ".jpg"
+    assert stored["cat/page.html"].suffix == ".png"
+    # What was appended after the image's end is not stored; the image itself is, byte for byte.
+    assert stored["cat/page.html"].read_bytes() == (image_folder / "cat" / "cat0.png").read_bytes()
+    # Stored names say nothing about the item: no index, no original name, no shared prefix.
+    names = [p.stem for p in stored.values()]
+    assert all(len(n) == 32 and "cat" not in n for n in names) and len(set(names)) == len(names)
+
+
+def test_running_out_of_memory_is_a_clear_refusal(make_climage, db_state, media_root, monkeypatch):
+    path, _ = make_climage(n=600, k=3, size=4)
+    real = Image.fromarray
+    calls = []
+
+    def fromarray(arr, *args, **kwargs):
+        # The 550th image does not fit: the first chunk's files are written by then.
+        calls.append(1)
+        if len(calls) == 550:
+            raise MemoryError
+        return real(arr, *args, **kwargs)
+
+    monkeypatch.setattr(Image, "fromarray", fromarray)
+    refused(db_state, r"clcifar-small.pkl: ran out of memory", fmt="climage", file=path)
+    assert media_tree(media_root) == []
+
+
+def test_malformed_structures_are_refusals_not_crashes(make_climage, db_state, tmp_path):
+    path, _ = make_climage(n=3, k=3, size=4, ord_labels=7)
+    refused(db_state, r"ord_labels must be a list", fmt="climage", file=path)
+
+    def key(name: str) -> bytes:
+        return b"X" + len(name).to_bytes(4, "little") + name.encode()
+
+    # Class names holding a list nested 100,000 deep: too deep even to print.
+    deep = b"]" * 100_000 + b"a" * 99_999
+    path = tmp_path / "deep.pkl"
+    path.write_bytes(
+        b"\x80\x02}(" + key("names") + deep + key("images") + b"K\x01" + key("ord_labels")
+        + b"K\x01u."
+    )  # fmt: skip
+    refused(
+        db_state, r"deep.pkl: the data is nested too deeply to import", fmt="climage", file=path
+    )
+
+
+def test_pickle_with_a_reference_cycle_is_refused(tmp_path, db_state):
+    data: dict = {"names": ["a", "b"], "ord_labels": [0]}
+    data["images"] = [data]
+    path = tmp_path / "cycle.pkl"
+    path.write_bytes(pickle.dumps(data))
+    refused(db_state, r"cycle.pkl: the pickle holds a reference cycle", fmt="climage", file=path)
+
+
+def test_npy_declaring_more_data_than_it_holds(tmp_path, db_state):
+    (tmp_path / "classes.txt").write_text("a\nb\n")
+    path = tmp_path / "x.npy"
+    with open(path, "wb") as fh:  # a 1 TB array by its header, 100 bytes of data
+        header = {"descr": "|u1", "fortran_order": False, "shape": (22_000_000, 128, 128, 3)}
+        np.lib.format.write_array_header_1_0(fh, header)
+        fh.write(b"\0" * 100)
+    refused(
+        db_state,
+        r"x.npy: the header declares \(22000000, 128, 128, 3\) uint8 .* but the file holds only "
+        r"100 bytes",
+        fmt="npy",
+        images=path,
+        classes=tmp_path / "classes.txt",
+    )

@@ -240,3 +240,30 @@ def test_export_label_precedence(make_climage, tmp_path):
     out = dataset_export(ds, "climage", tmp_path / "prec.pkl")
     with open(out, "rb") as fh:
         assert pickle.load(fh)["ord_labels"] == [3, 1, 1]
+
+
+def test_items_stored_under_older_names_still_render(make_climage, client, media_root, settings):
+    """Files stored before names were random keep their names and their images still show."""
+    import shutil
+    from pathlib import Path
+
+    from annotation.images import rendition_url
+
+    path, _ = make_climage(n=2, k=2, size=8)
+    ds = dataset_import_from_args(name="old", fmt="climage", file=path)
+    item = ds.items.get(index=0)
+    old_name = f"datasets/{ds.pk}/000000.png"  # the way names used to be built
+    shutil.copy(Path(media_root) / item.image.name, Path(media_root) / old_name)
+    Item.objects.filter(pk=item.pk).update(image=old_name)
+    item.refresh_from_db()
+    url = rendition_url(item, 64)
+    resp = client.get(url)
+    assert resp.status_code == 200 and resp["Content-Type"] == "image/png"
+    assert resp["X-Content-Type-Options"] == "nosniff"
+    # The URL is keyed: a new SECRET_KEY changes it, and the old key still opens it meanwhile.
+    settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
+    settings.SECRET_KEY = "another-key-for-this-test-only-0123456789"
+    assert rendition_url(item, 64) != url
+    assert client.get(url).status_code == 200
+    settings.SECRET_KEY_FALLBACKS = []
+    assert client.get(url).status_code == 404

@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from annotation.exceptions import DatasetImportError
 from annotation.models import Split
 from annotation.services import dataset_import_from_args
+from annotation.staging import staging_cleanup
 
 from ._progress import ProgressLine
 
@@ -13,7 +14,8 @@ class Command(BaseCommand):
     help = (
         "Import an image-classification dataset. Formats: climage FILE.pkl; npy --images X.npy "
         "[--labels Y.npy] --classes classes.txt; folder DIR (one sub-folder per class) or folder "
-        "--csv FILE (path,label rows); --demo (scikit-learn's digits)."
+        "--csv FILE (path,label rows); --demo (scikit-learn's digits). --clean-staging removes "
+        "what imports that were killed half-way left behind (every import also does this first)."
     )
 
     def add_arguments(self, parser):
@@ -30,8 +32,17 @@ class Command(BaseCommand):
         parser.add_argument(
             "--if-missing", action="store_true", help="do nothing when the name already exists"
         )
+        parser.add_argument(
+            "--clean-staging",
+            action="store_true",
+            help="remove the staging folders of imports that did not finish, then stop",
+        )
 
     def handle(self, *args, **opts):
+        if opts["clean_staging"]:
+            n = staging_cleanup()
+            self.stdout.write(f"removed {n} staging folder(s) left by unfinished imports")
+            return
         fmt = "demo" if opts["demo"] else opts["fmt"]
         name = opts["name"] or ("digits-demo" if fmt == "demo" else None)
         if not fmt:
