@@ -3,9 +3,10 @@
 ``POST /localturk/`` (realm ``default``) or ``POST /localturk/realm/<name>/`` with
 ``X-Amz-Target: MTurkRequesterServiceV20170117.<Operation>`` and a JSON 1.1 body; answers in
 JSON 1.1 with epoch-second timestamps and money as strings; errors as MTurk sends them
-(``__type`` RequestError / ServiceFault, ``Message``, ``TurkErrorCode``). Signatures are not
-checked: any credentials work. Faults can be injected per realm (FaultPlan) or per request
-(header ``X-LocalTurk-Fault: throttle | fault | fault_after | delay=<ms>``).
+(``__type`` RequestError / ServiceFault, ``Message``, ``TurkErrorCode``). Every call must be
+signed under ``LOCALTURK_ACCESS_KEY_ID`` (auth.py); a refused call changes and logs nothing.
+Faults can be injected per realm (FaultPlan) or, under test settings only, per request (header
+``X-LocalTurk-Fault: throttle | fault | fault_after | delay=<ms>``).
 
 The operations live in hit_operations, assignment_operations and worker_operations; importing
 them here registers them in ``OPERATIONS``.
@@ -18,6 +19,7 @@ import random
 import time
 import uuid
 
+from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
@@ -26,6 +28,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 # The operation modules are imported for their @operation registrations.
 from . import assignment_operations, hit_operations, state, worker_operations  # noqa: F401
+from .auth import request_refusal
 from .models import CallLog, FaultPlan
 from .protocol import OPERATIONS
 from .state import ApiError
@@ -66,12 +69,28 @@ def _service_fault() -> ApiError:
 # --- fault injection and dispatch ---------------------------------------------------------------
 
 
+FAULT_KINDS = ("throttle", "fault", "fault_after")
+MAX_HEADER_DELAY_MS = 60_000
+
+
+def _header_fault(header: str) -> tuple[str | None, int] | None:
+    """The fault a test asked for in ``X-LocalTurk-Fault``; None where none (or outside tests:
+    elsewhere a caller could otherwise stall the server or fake outages)."""
+    if not header or not settings.TESTING:
+        return None
+    if header.startswith("delay="):
+        try:
+            return None, min(MAX_HEADER_DELAY_MS, max(0, int(header.removeprefix("delay="))))
+        except ValueError:
+            return None
+    return (header, 0) if header in FAULT_KINDS else None
+
+
 def _planned_fault(realm: str, op: str, header: str) -> tuple[str | None, int]:
     """(fault kind or None, delay in ms) for this call."""
-    if header:
-        if header.startswith("delay="):
-            return None, int(header.removeprefix("delay="))
-        return header, 0
+    asked = _header_fault(header)
+    if asked is not None:
+        return asked
     with transaction.atomic():
         plan = FaultPlan.objects.select_for_update().filter(realm=realm).first()
         if plan is None or (plan.operations and op not in plan.operations):
@@ -110,6 +129,10 @@ def requester_api(request: HttpRequest, realm: str = state.DEFAULT_REALM) -> Htt
     if request.method != "POST":
         # A person who opens the endpoint in a browser wants the worker side.
         return redirect("localturk:hit-list")
+    refusal = request_refusal(request)
+    if refusal is not None:
+        # Not logged either: an unknown caller leaves no trace in the database.
+        return _error_response(refusal)
     target = request.headers.get("X-Amz-Target", "")
     op = target.removeprefix(TARGET_PREFIX)
     handler = OPERATIONS.get(op) if target.startswith(TARGET_PREFIX) else None

@@ -16,8 +16,8 @@ def localturk_off_in_production(app_configs, **kwargs) -> list[checks.CheckMessa
     return [
         checks.Warning(
             "LOCALTURK_ENABLED is on in production: /localturk/ serves an unauthenticated "
-            "MTurk-protocol stand-in (a requester API that accepts any credentials and a worker "
-            "site where anyone can act as any worker).",
+            "MTurk-protocol stand-in (a worker site where anyone can act as any worker, and a "
+            "requester API guarded only by LOCALTURK_ACCESS_KEY_ID and its secret).",
             hint="Set LOCALTURK_ENABLED=false (or leave it unset) in the production environment.",
             id=W001,
         )

@@ -142,6 +142,42 @@ class LocalTurk:
             config=Config(retries={"mode": "standard", "total_max_attempts": 1}, **config),
         )
 
+    def call(
+        self,
+        operation: str,
+        body: dict | bytes,
+        *,
+        key: str | None = None,
+        secret: str | None = None,
+        headers: dict[str, str] | None = None,
+        realm: str | None = None,
+    ) -> tuple[int, dict]:
+        """One requester API call over plain HTTP, signed (SigV4, as boto3 signs) with ``key`` /
+        ``secret`` (the endpoint's own by default; ``key=""`` sends it unsigned)."""
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials
+        from django.conf import settings
+
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        head = {
+            "X-Amz-Target": f"MTurkRequesterServiceV20170117.{operation}",
+            "Content-Type": "application/x-amz-json-1.1",
+            **(headers or {}),
+        }
+        key = settings.LOCALTURK_ACCESS_KEY_ID if key is None else key
+        if key:
+            secret = settings.LOCALTURK_SECRET_ACCESS_KEY if secret is None else secret
+            aws = AWSRequest(method="POST", url=self.endpoint(realm), headers=head, data=data)
+            SigV4Auth(Credentials(key, secret), "mturk-requester", "us-east-1").add_auth(aws)
+            head = dict(aws.headers.items())
+        req = urllib.request.Request(self.endpoint(realm), data=data, headers=head, method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=60) as resp:
+                return resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
     def faults(self, realm: str = "default", **plan) -> FaultPlan:
         obj, _ = FaultPlan.objects.update_or_create(realm=realm, defaults=plan)
         return obj
@@ -179,9 +215,13 @@ class LocalTurk:
 
 
 @pytest.fixture
-def localturk(live_server, settings):
-    """boto3 reaches the endpoint at {live_server}/localturk/; the sandbox is its default realm
-    and live another realm, so a test can tell which one a call reached."""
+def localturk(live_server, settings, monkeypatch, aws_env):
+    """boto3 reaches the endpoint at {live_server}/localturk/, signing with the endpoint's own
+    key; the sandbox is its default realm and live another realm, so a test can tell which one a
+    call reached."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", settings.LOCALTURK_ACCESS_KEY_ID)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", settings.LOCALTURK_SECRET_ACCESS_KEY)
+    _client.cache_clear()
     settings.SITE_URL = live_server.url
     settings.MTURK_ENDPOINTS = {
         "sandbox": f"{live_server.url}/localturk/",

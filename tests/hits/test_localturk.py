@@ -3,6 +3,7 @@ and runs HITs and assignments through MTurk's state machines."""
 
 import gzip
 import json
+import urllib.error
 import urllib.request
 from datetime import timedelta
 from pathlib import Path
@@ -128,36 +129,32 @@ def test_hit_validation(localturk, overrides, code):
     assert client.list_hits()["HITs"] == []
 
 
-def test_wire_protocol_errors_and_unsigned_requests(localturk):
-    """Any signature is accepted; the body and target are checked like AWS checks them."""
-
-    def post(target, body):
-        req = urllib.request.Request(
-            localturk.endpoint(),
-            data=body,
-            headers={"X-Amz-Target": target, "Content-Type": "application/x-amz-json-1.1"},
-            method="POST",
-        )
-        try:
-            with urllib.request.urlopen(req) as resp:
-                return resp.status, resp.headers["Content-Type"], json.loads(resp.read())
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.headers["Content-Type"], json.loads(exc.read())
-
-    status, ctype, body = post("MTurkRequesterServiceV20170117.GetAccountBalance", b"{}")
-    assert (status, ctype, body["AvailableBalance"]) == (
-        200,
-        "application/x-amz-json-1.1",
-        "10000.00",
-    )
-    status, _, body = post("MTurkRequesterServiceV20170117.NoSuchThing", b"{}")
+def test_wire_protocol_errors(localturk):
+    """The body and target of a signed call are checked like AWS checks them."""
+    status, body = localturk.call("GetAccountBalance", b"{}")
+    assert (status, body["AvailableBalance"]) == (200, "10000.00")
+    status, body = localturk.call("NoSuchThing", b"{}")
     assert (status, body["__type"]) == (400, "UnknownOperationException")
-    status, _, body = post("MTurkRequesterServiceV20170117.GetHIT", b"not json")
+    status, body = localturk.call("GetHIT", b"not json")
     assert (status, body["__type"]) == (400, "SerializationException")
-    status, _, body = post(
-        "MTurkRequesterServiceV20170117.CreateHITType", json.dumps({"Title": "x"}).encode()
-    )
+    status, body = localturk.call("CreateHITType", {"Title": "x"})
     assert status == 400 and body["__type"] == "RequestError" and body["TurkErrorCode"]
+
+
+def test_an_unsigned_call_is_refused_in_mturks_wire_format(localturk):
+    req = urllib.request.Request(
+        localturk.endpoint(),
+        data=b"{}",
+        headers={
+            "X-Amz-Target": "MTurkRequesterServiceV20170117.GetAccountBalance",
+            "Content-Type": "application/x-amz-json-1.1",
+        },
+        method="POST",
+    )
+    with pytest.raises(urllib.error.HTTPError) as exc:
+        urllib.request.urlopen(req)
+    assert exc.value.headers["Content-Type"] == "application/x-amz-json-1.1"
+    assert json.loads(exc.value.read())["__type"] == "MissingAuthenticationTokenException"
 
 
 def test_pagination_of_assignments(localturk, settings):
@@ -364,3 +361,84 @@ def test_realms_are_separate_marketplaces(localturk):
     create_hit(localturk.client("other"), hit_type(localturk.client("other")))
     assert localturk.client().list_hits()["HITs"] == []
     assert len(localturk.client("other").list_hits()["HITs"]) == 1
+
+
+def _assignment_of(page) -> str:
+    return page.url.rstrip("/").rsplit("/", 1)[1]
+
+
+def test_returned_or_abandoned_hit_can_be_accepted_again_under_a_new_assignment_id(localturk):
+    """As on MTurk: the worker who returned a HIT (or let it run out) may accept it again, and
+    the new work has a new assignment id; the old one can no longer be worked on or submitted."""
+    client = localturk.client()
+    hit = create_hit(
+        client,
+        hit_type(client),
+        MaxAssignments=1,
+        Question=external_question(f"{localturk.base}/x/"),
+    )
+    hid = hit["HITId"]
+    b = localturk.browser("ARETURNER")
+    first = _assignment_of(localturk.accept(b, hid))
+    assert hid not in localturk.available(b), "the one assignment is taken"
+    back = b.post(f"/localturk/worker/assignments/{first}/return/", {})
+    assert back.status == 200 and back.url.endswith("/localturk/worker/")
+    assert hid in localturk.available(b), "a returned assignment frees its place"
+
+    page = localturk.accept(b, hid)
+    assert page.status == 200 and "/localturk/worker/assignments/" in page.url
+    second = _assignment_of(page)
+    assert second != first
+    old = b.get(f"/localturk/worker/assignments/{first}/")
+    assert old.status == 409 and "accept the HIT again" in old.text
+    late = b.post("/localturk/mturk/externalSubmit", {"assignmentId": first}, csrf=False)
+    assert late.status == 409 and "returned" in late.text
+
+    # Abandoned (its time ran out): accepted again under a third id.
+    Assignment.objects.filter(assignment_id=second).update(
+        deadline=timezone.now() - timedelta(seconds=1)
+    )
+    third = _assignment_of(localturk.accept(b, hid))
+    assert third not in (first, second)
+    done = b.post(
+        "/localturk/mturk/externalSubmit", {"assignmentId": third, "answers": "[1]"}, csrf=False
+    )
+    assert done.status == 200 and third in done.text
+    statuses = dict(
+        Assignment.objects.filter(hit__hit_id=hid).values_list("assignment_id", "status")
+    )
+    assert statuses == {first: "Returned", second: "Abandoned", third: "Submitted"}
+    listed = client.list_assignments_for_hit(HITId=hid)["Assignments"]
+    assert [a["AssignmentId"] for a in listed] == [third]
+
+
+def test_reject_through_the_requester_api_changes_only_the_stand_ins_own_records(
+    localturk, make_dataset, make_batch
+):
+    """RejectAssignment called on "MTurk" rejects MTurk's assignment; our own assignment, its
+    votes and its HIT stay exactly as they were until our side syncs or reviews."""
+    from annotation.models import Vote
+    from hits.models import Assignment as OurAssignment
+    from hits.models import Hit as OurHit
+    from hits.services import hit_batch_launch
+
+    batch = make_batch(make_dataset(n=20), items_per_hit=20, assignments_per_item=1)
+    hit_batch_launch(batch)
+    hit = batch.hits.get()
+    localturk.do_hit(localturk.browser("AREJECTME"), hit.provider_hit_id)
+    ours = OurAssignment.objects.get()
+    turk_id = Assignment.objects.get(hit__hit_id=hit.provider_hit_id).assignment_id
+
+    def our_side() -> tuple:
+        return (
+            list(OurAssignment.objects.order_by("pk").values()),
+            list(OurHit.objects.order_by("pk").values()),
+            list(Vote.objects.order_by("pk").values()),
+        )
+
+    before = our_side()
+    assert ours.status == "Submitted" and before[2], "the page submitted votes"
+    localturk.client().reject_assignment(AssignmentId=turk_id, RequesterFeedback="Spot check.")
+    turk = Assignment.objects.get(assignment_id=turk_id)
+    assert (turk.status, turk.requester_feedback) == ("Rejected", "Spot check.")
+    assert our_side() == before

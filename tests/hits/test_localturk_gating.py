@@ -4,6 +4,9 @@ in development, demo and test, never in production."""
 import json
 
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 from django.apps import apps
 
 from tests.test_settings import PROD_ENV, run
@@ -83,16 +86,45 @@ def test_switched_on_in_production_it_is_installed_and_routed():
     assert all(seen["routed"].values())
 
 
+def signed(settings, target: str, body: bytes) -> dict[str, str]:
+    """The headers boto3 would send for this call, signed with the endpoint's own key."""
+    headers = {"X-Amz-Target": target, "Content-Type": "application/x-amz-json-1.1"}
+    aws = AWSRequest(method="POST", url="http://testserver/localturk/", headers=headers, data=body)
+    creds = Credentials(settings.LOCALTURK_ACCESS_KEY_ID, settings.LOCALTURK_SECRET_ACCESS_KEY)
+    SigV4Auth(creds, "mturk-requester", "us-east-1").add_auth(aws)
+    return {k: v for k, v in aws.headers.items() if k != "Content-Type"}
+
+
 @pytest.mark.django_db
-def test_in_test_mode_it_is_installed_and_answers(client, settings):
+def test_in_test_mode_it_is_installed_and_answers_signed_calls(client, settings):
     assert settings.LOCALTURK_ENABLED is True
+    assert settings.LOCALTURK_ACCESS_KEY_ID and settings.LOCALTURK_SECRET_ACCESS_KEY
     assert apps.is_installed("hits.localturk")
     assert client.get("/localturk/worker/").status_code == 200
+    target = "MTurkRequesterServiceV20170117.GetAccountBalance"
     resp = client.post(
         "/localturk/",
         "{}",
         content_type="application/x-amz-json-1.1",
-        HTTP_X_AMZ_TARGET="MTurkRequesterServiceV20170117.GetAccountBalance",
+        headers=signed(settings, target, b"{}"),
     )
-    assert resp.status_code == 200
+    assert resp.status_code == 200, resp.content
     assert json.loads(resp.content)["AvailableBalance"] == "10000.00"
+    unsigned = client.post(
+        "/localturk/",
+        "{}",
+        content_type="application/x-amz-json-1.1",
+        headers={"X-Amz-Target": target},
+    )
+    assert unsigned.status_code == 403
+    assert json.loads(unsigned.content)["__type"] == "MissingAuthenticationTokenException"
+
+
+def test_production_defaults_leave_no_key_so_every_call_is_refused():
+    code = (
+        "import django,os;os.environ['DJANGO_SETTINGS_MODULE']='annotation.settings';"
+        "from django.conf import settings as s;"
+        "print(repr(s.LOCALTURK_ACCESS_KEY_ID), repr(s.LOCALTURK_SECRET_ACCESS_KEY))"
+    )
+    out = run("-c", code, env={**PROD_ENV, "LOCALTURK_ENABLED": "true"})
+    assert out.stdout.split() == ["''", "''"], out.stderr
