@@ -1,4 +1,9 @@
-"""The REST API: datasets, items, votes and exports (DRF; token or session auth, admins only)."""
+"""The REST API: datasets, items, votes and exports (DRF; token or session auth, admins only).
+
+Bad input is a 400 that names the problem: bodies go through ``annotation.parsers.JSONParser``
+and query-string filters through small serializers (``validated``), so no value a client
+sends reaches the database unchecked.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +11,69 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from django.conf import settings
 from django.http import FileResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from .exceptions import DatasetImportError, ExportError
 from .exporters import EXPORT_FORMATS, dataset_export
 from .images import rendition_url
-from .models import Dataset, Item, Vote
+from .models import Dataset, Item, TaskKind, Vote
+from .parsers import JSONParser
 from .selectors import dataset_counts, item_list
 from .uploads import dataset_import_upload
+
+# Row ids are 64-bit; a larger number in a filter is refused before it reaches the database.
+MAX_ID = 2**63 - 1
+MAX_INT32 = 2**31 - 1
+
+
+class SchemaAccess(permissions.BasePermission):
+    """The OpenAPI schema: public while ``API_SCHEMA_PUBLIC`` is on, else staff only."""
+
+    message = "The API schema is for staff only: sign in or send a staff user's token."
+
+    def has_permission(self, request, view) -> bool:
+        if getattr(settings, "API_SCHEMA_PUBLIC", False):
+            return True
+        return bool(request.user and request.user.is_active and request.user.is_staff)
+
+
+def validated(data, serializer_class: type[serializers.Serializer]) -> dict:
+    """A request's body or query string, validated by ``serializer_class`` (else a 400)."""
+    ser = serializer_class(data=data)
+    ser.is_valid(raise_exception=True)
+    return ser.validated_data
+
+
+class FilteredViewSet(viewsets.ReadOnlyModelViewSet):
+    """Read-only views whose list is narrowed by query-string filters, validated first (a bad
+    filter is a 400); ``filter_lookups`` maps each filter to its ORM lookup."""
+
+    filters_class: type[serializers.Serializer]
+    filter_lookups: dict[str, str]
+
+    def get_queryset(self):
+        qs = super().get_queryset()
+        if self.action != "list":
+            return qs
+        filters = validated(self.request.query_params, self.filters_class)
+        return qs.filter(**{self.filter_lookups[name]: value for name, value in filters.items()})
+
+
+class ItemFilters(serializers.Serializer):
+    dataset = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
+    label = serializers.IntegerField(required=False, min_value=-MAX_INT32, max_value=MAX_INT32)
+    status = serializers.ChoiceField(choices=["voted", "unvoted", "aggregated"], required=False)
+
+
+class VoteFilters(serializers.Serializer):
+    dataset = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
+    kind = serializers.ChoiceField(choices=TaskKind.choices, required=False)
 
 
 class DatasetSerializer(serializers.ModelSerializer):
@@ -160,32 +215,27 @@ class ItemViewSet(viewsets.ReadOnlyModelViewSet):
         return super().list(request, *args, **kwargs)
 
     def get_queryset(self):
-        params = self.request.query_params
-        if self.action != "list" or "dataset" not in params:
+        if self.action != "list":
             return Item.objects.order_by("dataset_id", "index")
-        try:
-            dataset = Dataset.objects.get(pk=int(params["dataset"]))
-            label = int(params["label"]) if "label" in params else None
-        except (ValueError, Dataset.DoesNotExist):
+        filters = validated(self.request.query_params, ItemFilters)
+        if "dataset" not in filters:
+            return Item.objects.order_by("dataset_id", "index")
+        dataset = Dataset.objects.filter(pk=filters["dataset"]).first()
+        if dataset is None:
             raise serializers.ValidationError(
-                {"detail": "unknown dataset or non-integer label"}
-            ) from None
-        status_ = params.get("status")
-        if status_ not in (None, "voted", "unvoted", "aggregated"):
-            raise serializers.ValidationError({"status": f"unknown status {status_!r}"})
-        return item_list(dataset, label=label, status=status_)
+                {"dataset": [f"unknown dataset {filters['dataset']}"]}
+            )
+        return item_list(dataset, label=filters.get("label"), status=filters.get("status"))
 
 
-class VoteViewSet(viewsets.ReadOnlyModelViewSet):
+class VoteViewSet(FilteredViewSet):
     """Votes, paged; filter with ?dataset=ID&kind=K. Workers appear as keyed hashes only."""
 
     serializer_class = VoteSerializer
+    queryset = Vote.objects.select_related("worker").order_by("id")
+    filters_class = VoteFilters
+    filter_lookups = {"dataset": "item__dataset_id", "kind": "kind"}
 
-    def get_queryset(self):
-        qs = Vote.objects.select_related("worker").order_by("id")
-        params = self.request.query_params
-        if "dataset" in params:
-            qs = qs.filter(item__dataset_id=params["dataset"])
-        if "kind" in params:
-            qs = qs.filter(kind=params["kind"])
-        return qs
+    @extend_schema(parameters=[VoteFilters])
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)

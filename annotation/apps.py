@@ -8,9 +8,11 @@ class AnnotationConfig(AppConfig):
     verbose_name = "Annotation"
 
     def ready(self) -> None:
-        # The filesystem broker needs its folders before the first message is sent.
         from django.conf import settings
 
+        from . import checks  # noqa: F401 - registers the deploy checks
+
+        # The filesystem broker needs its folders before the first message is sent.
         if settings.EMBEDDED:
             os.makedirs(settings.STATIC_ROOT, exist_ok=True)
         opts = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {})

@@ -19,7 +19,11 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("admin/", admin.site.urls),
     path("api/", include(router.urls)),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path(
+        "api/schema/",
+        SpectacularAPIView.as_view(permission_classes=[api.SchemaAccess]),
+        name="api-schema",
+    ),
     path("", include("curation.urls")),
     path("", include("hits.task_urls")),
     path("market/", include("hits.market_urls")),

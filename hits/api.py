@@ -1,12 +1,19 @@
-"""The researcher's controls over HTTP (DRF, staff only): the same services as the admin."""
+"""The researcher's controls over HTTP (DRF, staff only): the same services as the admin.
+
+Every action's body is validated by a small serializer, so a missing field, a wrong type or an
+out-of-range number is a 400 naming the field, never a server error.
+"""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
+
+from annotation.api import MAX_ID, FilteredViewSet, validated
 
 from .exceptions import HitsError
 from .models import Assignment, HitBatch
@@ -49,6 +56,48 @@ class AssignmentSerializer(serializers.ModelSerializer):
             "feedback",
             "review_note",
         ]
+
+
+class LaunchBody(serializers.Serializer):
+    confirm_live = serializers.BooleanField(default=False)
+
+
+class FeedbackBody(serializers.Serializer):
+    feedback = serializers.CharField(default="", allow_blank=True, max_length=1024)
+
+
+class ExtendBody(serializers.Serializer):
+    seconds = serializers.IntegerField(default=24 * 3600, min_value=1, max_value=365 * 24 * 3600)
+
+
+class NotifyBody(serializers.Serializer):
+    # MTurk's NotifyWorkers limits.
+    subject = serializers.CharField(max_length=200)
+    message = serializers.CharField(max_length=4096)
+
+
+class RejectBody(serializers.Serializer):
+    message = serializers.CharField(
+        max_length=1024,
+        error_messages={
+            "required": "a rejection needs a message",
+            "blank": "a rejection needs a message",
+        },
+    )
+
+
+class BonusBody(serializers.Serializer):
+    amount = serializers.DecimalField(max_digits=8, decimal_places=2, min_value=Decimal("0.01"))
+    reason = serializers.CharField(max_length=4096)
+
+
+class ReasonBody(serializers.Serializer):
+    reason = serializers.CharField(default="", allow_blank=True, max_length=1024)
+
+
+class AssignmentFilters(serializers.Serializer):
+    batch = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
+    status = serializers.ChoiceField(choices=Assignment.Status.choices, required=False)
 
 
 def _preview_json(p) -> dict:
@@ -97,15 +146,14 @@ class HitBatchViewSet(
         except (HitsError, ValueError) as exc:
             return _refused(exc)
 
+    @extend_schema(request=LaunchBody)
     @action(detail=True, methods=["post"])
     def launch(self, request, pk=None):
+        batch = self.get_object()
+        body = validated(request.data, LaunchBody)
         try:
-            p = hit_batch_launch(
-                self.get_object(),
-                user=request.user,
-                confirm_live=bool(request.data.get("confirm_live")),
-            )
-        except HitsError as exc:
+            p = hit_batch_launch(batch, user=request.user, confirm_live=body["confirm_live"])
+        except (HitsError, ValueError) as exc:
             return _refused(exc)
         return Response(_preview_json(p), status=status.HTTP_202_ACCEPTED)
 
@@ -132,27 +180,30 @@ class HitBatchViewSet(
     def sync(self, request, pk=None):
         return self._queue("hit_batch_sync_task")
 
+    @extend_schema(request=FeedbackBody)
     @action(detail=True, methods=["post"], url_path="approve-submitted")
     def approve_submitted(self, request, pk=None):
-        return self._queue("hit_batch_approve_submitted_task", request.data.get("feedback", ""))
+        feedback = validated(request.data, FeedbackBody)["feedback"]
+        return self._queue("hit_batch_approve_submitted_task", feedback)
 
     @action(detail=True, methods=["post"], url_path="auto-review")
     def auto_review(self, request, pk=None):
         return self._queue("hit_batch_auto_review_task")
 
+    @extend_schema(request=ExtendBody)
     @action(detail=True, methods=["post"])
     def extend(self, request, pk=None):
-        return self._queue("hit_batch_extend_task", int(request.data.get("seconds", 24 * 3600)))
+        return self._queue("hit_batch_extend_task", validated(request.data, ExtendBody)["seconds"])
 
     @action(detail=True, methods=["post"])
     def expire(self, request, pk=None):
         return self._queue("hit_batch_expire_task")
 
+    @extend_schema(request=NotifyBody)
     @action(detail=True, methods=["post"])
     def notify(self, request, pk=None):
-        return self._queue(
-            "hit_batch_notify_task", str(request.data["subject"]), str(request.data["message"])
-        )
+        body = validated(request.data, NotifyBody)
+        return self._queue("hit_batch_notify_task", body["subject"], body["message"])
 
     @action(detail=True, methods=["post"])
     def repost(self, request, pk=None):
@@ -165,18 +216,17 @@ class HitBatchViewSet(
         return Response(HitBatchSerializer(new).data, status=status.HTTP_201_CREATED)
 
 
-class AssignmentViewSet(viewsets.ReadOnlyModelViewSet):
+class AssignmentViewSet(FilteredViewSet):
     """Assignments, filterable by ``?batch=`` and ``?status=``; review actions per assignment."""
 
     serializer_class = AssignmentSerializer
+    queryset = Assignment.objects.select_related("hit", "worker").order_by("id")
+    filters_class = AssignmentFilters
+    filter_lookups = {"batch": "hit__batch_id", "status": "status"}
 
-    def get_queryset(self):
-        qs = Assignment.objects.select_related("hit", "worker").order_by("id")
-        if self.request.query_params.get("batch"):
-            qs = qs.filter(hit__batch_id=self.request.query_params["batch"])
-        if self.request.query_params.get("status"):
-            qs = qs.filter(status=self.request.query_params["status"])
-        return qs
+    @extend_schema(parameters=[AssignmentFilters])
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
 
     def _queue(self, task: str, *args) -> Response:
         enqueue_on_commit(task, *args)
@@ -186,37 +236,32 @@ class AssignmentViewSet(viewsets.ReadOnlyModelViewSet):
     def approve(self, request, pk=None):
         return self._queue("assignment_approve_task", self.get_object().pk)
 
+    @extend_schema(request=RejectBody)
     @action(detail=True, methods=["post"])
     def reject(self, request, pk=None):
-        message = str(request.data.get("message", "")).strip()
-        if not message:
-            return Response({"error": "a rejection needs a message"}, status=400)
-        return self._queue("assignments_reject_task", [self.get_object().pk], message)
+        assignment = self.get_object()
+        message = validated(request.data, RejectBody)["message"]
+        return self._queue("assignments_reject_task", [assignment.pk], message)
 
+    @extend_schema(request=BonusBody)
     @action(detail=True, methods=["post"])
     def bonus(self, request, pk=None):
-        try:
-            amount = Decimal(str(request.data.get("amount")))
-        except ArithmeticError:
-            return Response({"error": "amount must be a number"}, status=400)
-        if amount <= 0 or not str(request.data.get("reason", "")).strip():
-            return Response({"error": "a positive amount and a reason are needed"}, status=400)
+        assignment = self.get_object()
+        body = validated(request.data, BonusBody)
         return self._queue(
-            "assignment_bonus_task", self.get_object().pk, str(amount), request.data["reason"]
+            "assignment_bonus_task", assignment.pk, str(body["amount"]), body["reason"]
         )
 
+    @extend_schema(request=ReasonBody)
     @action(detail=True, methods=["post"])
     def block(self, request, pk=None):
-        return self._queue(
-            "assignment_block_worker_task",
-            self.get_object().pk,
-            request.data.get("reason") or "Blocked by the requester.",
-        )
+        assignment = self.get_object()
+        reason = validated(request.data, ReasonBody)["reason"] or "Blocked by the requester."
+        return self._queue("assignment_block_worker_task", assignment.pk, reason)
 
+    @extend_schema(request=ReasonBody)
     @action(detail=True, methods=["post"], url_path="soft-block")
     def soft_block(self, request, pk=None):
-        return self._queue(
-            "assignment_exclude_worker_task",
-            self.get_object().pk,
-            request.data.get("reason") or "Soft-blocked by the requester.",
-        )
+        assignment = self.get_object()
+        reason = validated(request.data, ReasonBody)["reason"] or "Soft-blocked by the requester."
+        return self._queue("assignment_exclude_worker_task", assignment.pk, reason)

@@ -65,3 +65,27 @@ def test_embedded_defaults_only_in_development(tmp_path):
     )
     out = run("-c", code, env={"DJANGO_ENV": "development", "VAR_DIR": str(tmp_path)})
     assert out.stdout.split() == ["django.db.backends.sqlite3", "filesystem://"], out.stderr
+
+
+def test_production_schema_is_staff_only_by_default():
+    code = (
+        "import django,os;os.environ['DJANGO_SETTINGS_MODULE']='annotation.settings';"
+        "from django.conf import settings as s;print(s.API_SCHEMA_PUBLIC)"
+    )
+    assert run("-c", code, env=PROD_ENV).stdout.split() == ["False"]
+
+
+def test_check_deploy_refuses_a_weak_worker_id_hash_key():
+    weak = {
+        "dev-only-worker-hash-key": "is the development default published in the source",
+        "short-but-random-Zq8x": "is 21 characters long, shorter than 32",
+        PROD_ENV["SECRET_KEY"]: "equals SECRET_KEY",
+        "a" * 40: "uses fewer than 5 different characters",
+    }
+    for key, says in weak.items():
+        out = manage("check", "--deploy", env={**PROD_ENV, "WORKER_ID_HASH_KEY": key})
+        assert out.returncode != 0, key
+        assert "annotation.E001" in out.stderr, out.stderr + out.stdout
+        assert f"WORKER_ID_HASH_KEY {says}" in out.stderr, out.stderr
+        assert key not in out.stderr  # the check names the problem, never the key itself
+    assert len(PROD_ENV["WORKER_ID_HASH_KEY"]) >= 32  # the clean deploy test's key passes

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import reprlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -267,7 +268,7 @@ def parse_answers(raw: Any, *, max_duration_ms: int) -> dict[int, Answer]:
     if isinstance(raw, str | bytes):
         try:
             raw = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nesting too deep to parse
             raise ValidationError("answers are not valid JSON") from None
     if not isinstance(raw, list) or not raw:
         raise ValidationError("answers must be a non-empty list")
@@ -277,11 +278,11 @@ def parse_answers(raw: Any, *, max_duration_ms: int) -> dict[int, Answer]:
             raise ValidationError("each answer must be an object with item and answer")
         item, answer = row.get("item"), row.get("answer")
         if not _is_int(item):
-            raise ValidationError(f"answer without a valid item id: {item!r}")
+            raise ValidationError(f"answer without a valid item id: {_shown(item)}")
         if answer is None:
             raise ValidationError(f"item {item}: no answer")
         if not _is_int(answer):
-            raise ValidationError(f"item {item}: answer {answer!r} is not a whole number")
+            raise ValidationError(f"item {item}: answer {_shown(answer)} is not a whole number")
         if int(item) in out:
             raise ValidationError(f"item {item} is answered twice")
         duration = row.get("duration_ms")
@@ -292,11 +293,18 @@ def parse_answers(raw: Any, *, max_duration_ms: int) -> dict[int, Answer]:
     return out
 
 
+def _shown(value: Any) -> str:
+    # reprlib caps depth (a posted value may be nested deep enough to exhaust plain repr) and
+    # the cut keeps a huge value out of the message.
+    text = reprlib.repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def _is_int(value: Any) -> bool:
     if isinstance(value, bool):
         return False
     if isinstance(value, int):
-        return True
+        return -(2**63) <= value < 2**63  # what a database integer column can hold
     return isinstance(value, str) and _INT_RE.fullmatch(value.strip()) is not None
 
 

@@ -84,6 +84,44 @@ def test_openapi_schema_is_served(admin_client_token):
     assert "/api/datasets/{id}/export/" in body and "/api/items/" in body
 
 
+def test_schema_is_public_outside_production(client):
+    resp = client.get("/api/schema/")
+    assert resp.status_code == 200 and "/api/items/" in resp.content.decode()
+
+
+def test_schema_is_staff_only_in_production(
+    client, admin_client, admin_client_token, django_user_model, settings
+):
+    settings.API_SCHEMA_PUBLIC = False  # what DJANGO_ENV=production sets
+    anonymous = client.get("/api/schema/")
+    assert anonymous.status_code == 401
+    assert "Authentication credentials were not provided" in anonymous.content.decode()
+    assert "/api/items/" not in anonymous.content.decode()
+
+    django_user_model.objects.create_user("worker", password="pw-for-tests-1")
+    client.login(username="worker", password="pw-for-tests-1")
+    not_staff = client.get("/api/schema/")
+    assert not_staff.status_code == 403
+    assert "for staff only" in not_staff.content.decode()
+
+    for staff in (admin_client_token, admin_client):  # token, then session
+        resp = staff.get("/api/schema/")
+        assert resp.status_code == 200 and "/api/items/" in resp.content.decode()
+
+
+def test_bad_filters_name_the_parameter(admin_client_token, make_climage):
+    api = admin_client_token
+    assert api.get("/api/votes/?dataset=abc").json() == {
+        "dataset": ["A valid integer is required."]
+    }
+    too_big = api.get(f"/api/items/?dataset=1&label={10**30}")
+    assert too_big.status_code == 400 and "label" in too_big.json()
+    unknown = api.get("/api/items/?dataset=424242")
+    assert unknown.status_code == 400 and unknown.json() == {"dataset": ["unknown dataset 424242"]}
+    status = api.get("/api/items/?dataset=1&status=done")
+    assert status.status_code == 400 and "status" in status.json()
+
+
 def test_admin_shows_the_dataset_with_images(admin_client, make_climage):
     path, _ = make_climage(n=5, k=3, size=8)
     ds = dataset_import_from_args(name="shown", fmt="climage", file=path)
