@@ -118,7 +118,8 @@ def item_index(dataset: Dataset) -> ItemIndex:
 
 def _vote_columns(dataset: Dataset, kind: str, *columns: str) -> Iterable[tuple]:
     return (
-        Vote.objects.filter(item__dataset=dataset, kind=kind)
+        Vote.objects.counted()
+        .filter(item__dataset=dataset, kind=kind)
         .order_by()
         .values_list("item_id", "worker_id", "answer", *columns)
         .iterator(chunk_size=_READ_CHUNK)
@@ -412,7 +413,7 @@ def dataset_aggregate(
     chosen = aggregation_methods_check(kind, methods)
     opts = options or AggregationOptions()
     report = progress or (lambda fraction, note: None)
-    if not Vote.objects.filter(item__dataset=dataset, kind=kind).exists():
+    if not Vote.objects.counted().filter(item__dataset=dataset, kind=kind).exists():
         raise AggregationError(f"dataset {dataset.name} has no {kind} votes to aggregate")
     report(0.0, "reading votes")
     items = item_index(dataset)
@@ -444,7 +445,7 @@ def aggregation_run_start(
 ) -> AggregationRun:
     """Record a queued run and enqueue it once the transaction commits."""
     chosen = aggregation_methods_check(kind, methods)
-    if not Vote.objects.filter(item__dataset=dataset, kind=kind).exists():
+    if not Vote.objects.counted().filter(item__dataset=dataset, kind=kind).exists():
         raise AggregationError(f"dataset {dataset.name} has no {kind} votes to aggregate")
     run = AggregationRun.objects.create(
         dataset=dataset,

@@ -67,7 +67,8 @@ def export_climage(dataset: Dataset, output: Path, *, progress: Progress | None 
     pos = {item_id: i for i, item_id in enumerate(labels.item_ids.tolist())}
     cl_labels: list[list[int]] = [[] for _ in items]
     votes = (
-        Vote.objects.filter(item__dataset=dataset, kind="complementary")
+        Vote.objects.counted()
+        .filter(item__dataset=dataset, kind="complementary")
         .order_by("submitted_at", "id")
         .values_list("item_id", "answer")
     )
@@ -117,7 +118,8 @@ def export_label_errors(dataset: Dataset, output: Path, *, float32: bool = False
     per_item: dict[int, Counter] = {}
     guessed: dict[int, Counter] = {}
     for item_id, answer, sugg in (
-        Vote.objects.filter(item__dataset=dataset, kind="review")
+        Vote.objects.counted()
+        .filter(item__dataset=dataset, kind="review")
         .values_list("item_id", "answer", "suggested_label")
         .iterator(chunk_size=5000)
     ):

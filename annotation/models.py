@@ -1,5 +1,8 @@
 """Core domain: datasets, items, workers (keyed-hash ids only), votes and aggregated labels."""
 
+import secrets
+from pathlib import PurePosixPath
+
 from django.db import models
 from django.db.models import Q
 
@@ -43,8 +46,18 @@ class Dataset(models.Model):
         return len(self.class_names)
 
 
+# Suffixes a stored item image may have; anything else is stored as opaque bytes.
+_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif"}
+
+
 def item_image_path(item: "Item", filename: str) -> str:
-    return f"datasets/{item.dataset_id}/{filename}"
+    """Where a new item image is stored: a random name (not derivable from the item or the
+    content, so a media URL cannot be guessed) keeping only an image suffix. Rows keep the
+    name they were stored under, so older names stay valid."""
+    suffix = PurePosixPath(filename).suffix.lower()
+    if suffix not in _IMAGE_SUFFIXES:
+        suffix = ".bin"
+    return f"datasets/{item.dataset_id}/{secrets.token_hex(16)}{suffix}"
 
 
 class Item(models.Model):
@@ -124,6 +137,13 @@ class Worker(models.Model):
         return f"{self.provider}:{self.id_hash[:12]}"
 
 
+class VoteQuerySet(models.QuerySet):
+    def counted(self) -> "VoteQuerySet":
+        """The votes that count towards labels, exports and pay: imported votes and those of
+        assignments the marketplace confirmed (work it has not confirmed waits for sync)."""
+        return self.exclude(assignment__confirmed=False)
+
+
 class Vote(models.Model):
     """One answer by one worker about one item.
 
@@ -159,6 +179,8 @@ class Vote(models.Model):
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
+
+    objects = VoteQuerySet.as_manager()
 
     class Meta:
         ordering = ["id"]

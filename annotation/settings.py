@@ -134,6 +134,14 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 50 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 # Images over this many pixels are refused on import (decompression-bomb guard).
 IMPORT_MAX_IMAGE_PIXELS = env.int("IMPORT_MAX_IMAGE_PIXELS", default=4096 * 4096)
+# An import is refused past any of these (each refusal names the setting to raise): the bytes of
+# the files read (an upload, a pickle, the images of a folder) and of the arrays a pickle or .npy
+# decodes to, counting every reference to a shared array; the items created; and for a zip, its
+# unpacked size and number of members.
+IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=2 * 1024**3)
+IMPORT_MAX_ITEMS = env.int("IMPORT_MAX_ITEMS", default=2_000_000)
+IMPORT_MAX_ARCHIVE_BYTES = env.int("IMPORT_MAX_ARCHIVE_BYTES", default=4 * 1024**3)
+IMPORT_MAX_ARCHIVE_MEMBERS = env.int("IMPORT_MAX_ARCHIVE_MEMBERS", default=2_100_000)
 
 # Celery: the broker comes from the environment; the embedded default is kombu's filesystem
 # transport, which needs no server.
@@ -164,6 +172,12 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 100,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Malformed JSON (too deep, infinite numbers, bad bytes) is a 400 with a message, not a 500.
+    "DEFAULT_PARSER_CLASSES": [
+        "annotation.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     # ?format= names an export format on our endpoints, not a renderer.
     "URL_FORMAT_OVERRIDE": None,
 }
@@ -173,6 +187,8 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
 }
+# /api/schema/ for anyone outside production; in production for staff only (session or token).
+API_SCHEMA_PUBLIC = env.bool("API_SCHEMA_PUBLIC", default=EMBEDDED)
 
 LOGGING = {
     "version": 1,
@@ -191,6 +207,8 @@ LOGGING = {
 # Where the site itself is reached from outside (used in ExternalQuestion URLs and exports).
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000" if EMBEDDED else None)
 
+# Every response (media and image renditions included) says "do not guess the type", in every mode.
+SECURE_CONTENT_TYPE_NOSNIFF = True
 if not EMBEDDED:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
@@ -199,7 +217,6 @@ if not EMBEDDED:
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
-    SECURE_CONTENT_TYPE_NOSNIFF = True
     CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 # Task pages (the worker-facing HIT pages). They may be framed by MTurk's worker sites and by
@@ -231,7 +248,7 @@ HITS_LAUNCH_CHUNK = env.int("HITS_LAUNCH_CHUNK", default=50)
 HITS_PAGE_SIZE = env.int("HITS_PAGE_SIZE", default=100)
 # The built-in marketplace keeps a worker's id in a signed cookie on our own origin.
 MARKET_WORKER_COOKIE = "market_worker"
-# The local MTurk endpoint (hits.localturk, at /localturk/) is an unauthenticated stand-in for
+# The local MTurk endpoint (hits.localturk, at /localturk/) is a key-guarded stand-in for
 # MTurk's requester API and worker site, for development, demos and tests. Off in production
 # unless switched on, and then `manage.py check --deploy` warns (localturk.W001).
 LOCALTURK_ENABLED = env.bool("LOCALTURK_ENABLED", default=EMBEDDED)
@@ -239,6 +256,15 @@ if LOCALTURK_ENABLED:
     INSTALLED_APPS.insert(INSTALLED_APPS.index("hits") + 1, "hits.localturk")
 # The local MTurk endpoint creates a simulated worker for any well-formed id typed in.
 LOCALTURK_AUTO_CREATE_WORKERS = env.bool("LOCALTURK_AUTO_CREATE_WORKERS", default=EMBEDDED)
+# Its requester API answers only calls signed (AWS SigV4, as boto3 signs) with this access key id,
+# and, where a secret is set, whose signature verifies with it: point AWS_ACCESS_KEY_ID and
+# AWS_SECRET_ACCESS_KEY at these. Empty in production: there it answers no call until one is set.
+LOCALTURK_ACCESS_KEY_ID = env.str(
+    "LOCALTURK_ACCESS_KEY_ID", default="localturk" if EMBEDDED else ""
+)
+LOCALTURK_SECRET_ACCESS_KEY = env.str(
+    "LOCALTURK_SECRET_ACCESS_KEY", default="localturk-secret" if EMBEDDED else ""
+)
 CELERY_BEAT_SCHEDULE = {
     "hits-sync-open-batches": {"task": "hits.tasks.hit_batches_sync_task", "schedule": 60.0},
     "curation-resolve-reviews": {

@@ -5,8 +5,9 @@ VAR_DIR with a fresh SQLite database), migrates, imports the demo dataset (sciki
 digits), marks every 20th item gold, and builds one HIT per kind with the kind's own
 ``build_hits`` (gold mixed in at 10%). Then, per kind:
 
-- page: ``--clients`` threads open the task page as newly accepted assignments (each request a
-  new assignmentId/workerId, so it includes ``assignment_open``'s writes);
+- page: ``--clients`` threads open the task page of newly accepted assignments (each one taken
+  beforehand by its own worker through the marketplace's accept, the only way a marketplace
+  assignment comes to be; the request carries that worker's signed cookie);
 - submit: the same threads post each of those assignments' answers to ``/task/<pk>/submit/``;
 - bytes: what one worker downloads for the HIT: HTML + CSS + JS + every image the page names.
 
@@ -38,10 +39,15 @@ from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parents[1]
 KINDS = ("complementary", "verify", "select", "review")
+MARKET_COOKIE = "market_worker"  # settings.MARKET_WORKER_COOKIE
 
 SETUP = r"""
-import json, random
+import json, os, random
+from django.conf import settings
+from django.core import signing
 from annotation import kinds
+from hits.market_views import SALT
+from hits.services import market_accept
 from annotation.models import Dataset, Item
 from hits.models import Hit, HitBatch
 
@@ -82,7 +88,13 @@ for kind, its in chosen.items():
         batch=batch, number=1, provider_hit_id=f"BENCH-{kind}", items=hit_items,
         gold_items=hit_gold, max_assignments=10**6, status="Assignable",
     )
-    out[kind] = hit.pk
+    signer = signing.get_cookie_signer(salt=settings.MARKET_WORKER_COOKIE + SALT)
+    taken = []
+    for n in range(int(os.environ["BENCH_ACCEPTS"])):
+        worker = f"BENCHWORKER{kind}{n}"
+        a = market_accept(hit, worker)
+        taken.append([a.provider_assignment_id, worker, signer.sign(worker)])
+    out[kind] = {"pk": hit.pk, "taken": taken}
 print("HITS=" + json.dumps(out))
 """
 
@@ -117,16 +129,18 @@ def request(port: int, method: str, path: str, body: bytes | None = None, header
         conn.close()
 
 
-def page_path(hit_pk: int, n: int, port: int, kind: str) -> str:
+def page_request(hit_pk: int, taken: list, port: int, kind: str) -> tuple[str, dict]:
+    """The task link the marketplace hands a worker after accept, and that worker's cookie."""
+    assignment_id, worker, cookie = taken
     query = urlencode(
         {
-            "assignmentId": f"BENCH-{kind}-{n}",
+            "assignmentId": assignment_id,
             "hitId": f"BENCH-{kind}",
-            "workerId": f"BENCHWORKER{kind}{n}",
+            "workerId": worker,
             "turkSubmitTo": f"http://127.0.0.1:{port}/market",
         }
     )
-    return f"/task/{hit_pk}/?{query}"
+    return f"/task/{hit_pk}/?{query}", {"Cookie": f"{MARKET_COOKIE}={cookie}"}
 
 
 def answers_from(html: str) -> tuple[str, list[dict]]:
@@ -182,8 +196,9 @@ def pct(values: list[float], q: float) -> float:
     return ordered[max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))]
 
 
-def hit_bytes(port: int, hit_pk: int, kind: str) -> dict[str, int]:
-    status, body = request(port, "GET", page_path(hit_pk, 10**6, port, kind))
+def hit_bytes(port: int, hit_pk: int, kind: str, taken: list) -> dict[str, int]:
+    path, headers = page_request(hit_pk, taken, port, kind)
+    status, body = request(port, "GET", path, headers=headers)
     assert status == 200, status
     html = body.decode()
     sizes = {"html": len(body), "css": 0, "js": 0, "images": 0, "n_images": 0}
@@ -232,7 +247,7 @@ def main() -> None:
         print(f"setting up in {var} ...", file=sys.stderr)
         manage(env, "migrate", "--noinput")
         manage(env, "import_dataset", "--demo")
-        out = manage(env, "shell", "-c", SETUP)
+        out = manage({**env, "BENCH_ACCEPTS": str(args.requests + 1)}, "shell", "-c", SETUP)
         hits = json.loads(re.search(r"HITS=(.*)", out)[1])
         import sqlite3
 
@@ -277,12 +292,14 @@ def main() -> None:
         )
         print(header)
         for kind in KINDS:
-            pk = hits[kind]
-            sizes = hit_bytes(port, pk, kind)  # also renders and caches the renditions
+            pk, taken = hits[kind]["pk"], hits[kind]["taken"]
+            # One more worker's page for the sizes (also renders and caches the renditions).
+            sizes = hit_bytes(port, pk, kind, taken.pop())
             pages: dict[int, str] = {}
 
-            def open_page(n, pk=pk, kind=kind, pages=pages):
-                status, body = request(port, "GET", page_path(pk, n, port, kind))
+            def open_page(n, pk=pk, kind=kind, pages=pages, taken=taken):
+                path, headers = page_request(pk, taken[n], port, kind)
+                status, body = request(port, "GET", path, headers=headers)
                 if status == 200:
                     pages[n] = body.decode()
                 return status == 200
@@ -320,7 +337,7 @@ def main() -> None:
             )
             sys.stdout.flush()
         print(
-            "page = first load of a newly accepted assignment (creates it); submit = validate "
+            "page = first load of a newly accepted assignment; submit = validate "
             "and store one vote per item; bytes/HIT = HTML+CSS+JS+images as served here "
             "(uncompressed), (gz text) = with HTML/CSS/JS gzipped as production serves them"
         )

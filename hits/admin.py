@@ -27,30 +27,26 @@ from .services import (
 )
 from .templatetags.hits_admin import badge
 
-CONFIG_FIELDS = (
-    "name",
-    "dataset",
-    "kind",
-    "params",
-    "item_selection",
-    "items",
-    "provider",
-    "environment",
-    "title",
-    "description",
-    "keywords",
-    "reward",
-    "assignments_per_item",
-    "items_per_hit",
-    "gold_rate",
-    "bonus_budget",
-    "budget_cap",
-    "lifetime_seconds",
-    "assignment_duration_seconds",
-    "auto_approval_delay_seconds",
-    "qualification_preset",
-    "qualification_params",
+# What a researcher sets on a draft batch, by admin section; read-only once launched.
+CONFIG_SECTIONS = (
+    ("Task", ("name", "dataset", "kind", "params", "item_selection", "items")),
+    ("Where", ("provider", "environment")),
+    ("What workers see", ("title", "description", "keywords")),
+    (
+        "Money and size",
+        (
+            "reward",
+            "assignments_per_item",
+            "items_per_hit",
+            "gold_rate",
+            "bonus_budget",
+            "budget_cap",
+        ),
+    ),
+    ("Time", ("lifetime_seconds", "assignment_duration_seconds", "auto_approval_delay_seconds")),
+    ("Qualifications", ("qualification_preset", "qualification_params")),
 )
+CONFIG_FIELDS = tuple(field for _, fields in CONFIG_SECTIONS for field in fields)
 
 
 def bar(done: int | float, total: int | float, label: str, color: str = "#1976d2") -> str:
@@ -113,45 +109,7 @@ class HitBatchAdmin(admin.ModelAdmin):
     ]
     fieldsets = [
         (None, {"fields": ["status", "watch", "job", "error", "market_link"]}),
-        (
-            "Task",
-            {
-                "fields": [
-                    "name",
-                    "dataset",
-                    "kind",
-                    "params",
-                    "item_selection",
-                    "items",
-                ]
-            },
-        ),
-        ("Where", {"fields": ["provider", "environment"]}),
-        ("What workers see", {"fields": ["title", "description", "keywords"]}),
-        (
-            "Money and size",
-            {
-                "fields": [
-                    "reward",
-                    "assignments_per_item",
-                    "items_per_hit",
-                    "gold_rate",
-                    "bonus_budget",
-                    "budget_cap",
-                ]
-            },
-        ),
-        (
-            "Time",
-            {
-                "fields": [
-                    "lifetime_seconds",
-                    "assignment_duration_seconds",
-                    "auto_approval_delay_seconds",
-                ]
-            },
-        ),
-        ("Qualifications", {"fields": ["qualification_preset", "qualification_params"]}),
+        *((name, {"fields": list(fields)}) for name, fields in CONFIG_SECTIONS),
         ("Review rules", {"fields": ["review_rules"]}),
         (
             "Built-in marketplace",
@@ -451,9 +409,17 @@ class AssignmentAdmin(admin.ModelAdmin):
         "submitted_at",
         "seconds",
         "gold",
+        "confirmed",
+        "provider_missing",
         "review_note",
     ]
-    list_filter = ["status", "hit__batch__environment", "hit__batch"]
+    list_filter = [
+        "status",
+        "confirmed",
+        "provider_missing",
+        "hit__batch__environment",
+        "hit__batch",
+    ]
     search_fields = ["provider_assignment_id"]
     readonly_fields = [f.name for f in Assignment._meta.fields]
     actions = ["approve", "reject", "bonus", "block_worker", "soft_block_worker"]
@@ -502,10 +468,11 @@ class AssignmentAdmin(admin.ModelAdmin):
     @admin.action(description="Approve selected")
     def approve(self, request, queryset):
         n = 0
-        for a in queryset.filter(status=Assignment.Status.SUBMITTED):
+        # Unconfirmed work waits for a sync to find it at the provider before anyone pays it.
+        for a in queryset.filter(status=Assignment.Status.SUBMITTED, confirmed=True):
             enqueue_on_commit("assignment_approve_task", a.pk)
             n += 1
-        self.message_user(request, f"Approval queued for {n} submitted assignment(s).")
+        self.message_user(request, f"Approval queued for {n} submitted, confirmed assignment(s).")
 
     @admin.action(description="Reject selected (with a message)")
     def reject(self, request, queryset):

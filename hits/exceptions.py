@@ -27,6 +27,10 @@ class MarketRefused(HitsError):
     """The built-in marketplace will not give this worker this HIT; the message says why."""
 
 
+class NoMoreTasks(MarketRefused):
+    """The batch has no HIT left that this worker may take."""
+
+
 class BatchStateError(HitsError):
     """The batch is not in a state that allows this action."""
 

@@ -2,12 +2,15 @@
 do them on the task page, and finish with a completion code or a redirect.
 
 A worker's id comes from the batch's query parameter when they were recruited elsewhere (e.g.
-``PROLIFIC_PID``), else from a signed cookie on our own origin (typed in once, or made up for
-them). The raw id lives only in that cookie and the task link; the database keeps its hash.
+``PROLIFIC_PID``), else is typed in once (or made up for them); either way it is then bound to
+the browser in a signed cookie on our own origin, and a link naming another id is refused rather
+than followed. The raw id lives only in that cookie and the task link; the database keeps its
+hash. Malformed ids and invitation codes are answered 400 with a message.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 from urllib.parse import urlencode
@@ -20,13 +23,13 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from annotation.models import Worker
-from annotation.services import worker_get_or_create
 from annotation.worker_ids import worker_id_hash
 
-from .exceptions import MarketRefused
+from .exceptions import MarketRefused, NoMoreTasks
 from .models import Assignment, Hit, HitBatch, Provider, WorkerNotice
 from .services import (
     market_accept,
+    market_accept_next,
     market_available_hits,
     market_external_submit,
     market_hit_refusal,
@@ -36,10 +39,13 @@ from .services import (
 
 SALT = "hits.market.worker"
 WORKER_ID_RE = re.compile(r"^[A-Za-z0-9_.@-]{3,64}$")
+# Printable ASCII: anything else cannot be one of our codes.
+INVITE_CODE_RE = re.compile(r"^[!-~]{1,64}$")
 COOKIE_AGE = 90 * 24 * 3600
 
 
-def _cookie_id(request: HttpRequest) -> str:
+def market_session_worker_id(request: HttpRequest) -> str:
+    """The raw worker id bound to this browser (our signed cookie), '' when none."""
     return request.get_signed_cookie(settings.MARKET_WORKER_COOKIE, default="", salt=SALT)
 
 
@@ -56,13 +62,36 @@ def _remember(response: HttpResponse, request: HttpRequest, raw_id: str) -> Http
     return response
 
 
+class _Refusal(Exception):
+    """A request the marketplace answers with its refusal page: ``message``, ``status``."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 def _worker_id(request: HttpRequest, batch: HitBatch | None = None) -> str:
-    """The raw worker id: the batch's recruiting parameter, else our signed cookie."""
-    if batch is not None and batch.worker_id_param:
-        raw = (request.GET.get(batch.worker_id_param) or "").strip()
-        if raw and WORKER_ID_RE.match(raw):
-            return raw
-    return _cookie_id(request)
+    """The raw worker id: the one bound to this browser, else the batch's recruiting parameter
+    (bound on this first arrival). A malformed id in the link, or one other than the bound id,
+    raises _Refusal: an id is never switched by editing a link."""
+    bound = market_session_worker_id(request)
+    if batch is None or not batch.worker_id_param or batch.worker_id_param not in request.GET:
+        return bound
+    raw = request.GET.get(batch.worker_id_param, "").strip()
+    if not WORKER_ID_RE.match(raw):
+        raise _Refusal(
+            f"The link's {batch.worker_id_param} is not a valid participant id: use the link "
+            "your study gave you.",
+            400,
+        )
+    if bound and bound != raw:
+        raise _Refusal(
+            f"This browser already takes part as another participant than the link's "
+            f"{batch.worker_id_param}. One browser stays with one participant id: use the "
+            "link your study gave you, or another browser.",
+            403,
+        )
+    return raw
 
 
 def _worker(raw_id: str) -> Worker | None:
@@ -76,14 +105,30 @@ def _open_batches():
 
 
 def _invited(request: HttpRequest, batch: HitBatch) -> bool:
+    """Whether the request carries the batch's invitation code; _Refusal for a malformed one."""
+    given = request.POST.get("code") or request.GET.get("code") or ""
+    if given and not INVITE_CODE_RE.match(given):
+        raise _Refusal("This invitation code is malformed: copy it again from the invitation.", 400)
     if not batch.invite_code:
         return True
-    given = request.POST.get("code") or request.GET.get("code") or ""
-    return secrets.compare_digest(given, batch.invite_code)
+    return secrets.compare_digest(given.encode(), batch.invite_code.encode())
 
 
 def _refused(request: HttpRequest, message: str, status: int = 403) -> HttpResponse:
     return render(request, "hits/market/refused.html", {"message": message}, status=status)
+
+
+def _refusals(view):
+    """Answer a _Refusal raised inside ``view`` with the refusal page (nothing was written)."""
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except _Refusal as exc:
+            return _refused(request, str(exc), status=exc.status)
+
+    return wrapped
 
 
 def _task_link(request: HttpRequest, a: Assignment, raw_id: str) -> str:
@@ -97,7 +142,7 @@ def _task_link(request: HttpRequest, a: Assignment, raw_id: str) -> str:
 
 
 def market_home(request: HttpRequest) -> HttpResponse:
-    raw_id = _cookie_id(request)
+    raw_id = market_session_worker_id(request)
     worker = _worker(raw_id)
     notices = (
         list(WorkerNotice.objects.filter(worker=worker).order_by("-created_at")[:10])
@@ -129,11 +174,11 @@ def identity(request: HttpRequest) -> HttpResponse:
                 status=400,
             )
         return _remember(redirect(back), request, raw)
-    return render(
-        request, "hits/market/identity.html", {"next": back, "raw_id": _cookie_id(request)}
-    )
+    raw_id = market_session_worker_id(request)
+    return render(request, "hits/market/identity.html", {"next": back, "raw_id": raw_id})
 
 
+@_refusals
 def batch_page(request: HttpRequest, uid) -> HttpResponse:
     """A batch's landing page: the link researchers hand out (optionally with an invite code
     and a recruiting platform's worker id parameter)."""
@@ -162,6 +207,7 @@ def batch_page(request: HttpRequest, uid) -> HttpResponse:
     return _remember(response, request, raw_id) if raw_id else response
 
 
+@_refusals
 def hit_preview(request: HttpRequest, pk: int) -> HttpResponse:
     hit = get_object_or_404(
         Hit.objects.select_related("batch"), pk=pk, batch__provider=Provider.MARKET
@@ -174,7 +220,7 @@ def hit_preview(request: HttpRequest, pk: int) -> HttpResponse:
     src = f"/task/{hit.pk}/?" + urlencode(
         {"assignmentId": "ASSIGNMENT_ID_NOT_AVAILABLE", "hitId": hit.provider_hit_id}
     )
-    return render(
+    response = render(
         request,
         "hits/market/preview.html",
         {
@@ -186,26 +232,28 @@ def hit_preview(request: HttpRequest, pk: int) -> HttpResponse:
             "code": request.GET.get("code", ""),
         },
     )
+    return _remember(response, request, raw_id) if raw_id else response
 
 
 def _accept(request: HttpRequest, hit: Hit | None, batch: HitBatch) -> HttpResponse:
     raw_id = _worker_id(request, batch) or request.POST.get("worker_id", "").strip()
-    if not raw_id or not WORKER_ID_RE.match(raw_id):
+    if not raw_id:
         return redirect(f"{reverse('market:identity')}?{urlencode({'next': request.path})}")
+    if not WORKER_ID_RE.match(raw_id):
+        raise _Refusal("Use 3 to 64 letters, digits, '.', '_', '@' or '-' as your id.", 400)
     if not _invited(request, batch):
         return _refused(request, "This link needs a valid invitation code.")
-    if hit is None:
-        hit = market_next_hit(batch, worker_get_or_create(Provider.MARKET, raw_id))
-        if hit is None:
-            return _refused(request, "There are no more tasks for you here. Thank you!", status=404)
     try:
-        a = market_accept(hit, raw_id)
+        a = market_accept(hit, raw_id) if hit is not None else market_accept_next(batch, raw_id)
+    except NoMoreTasks as exc:
+        return _refused(request, str(exc), status=404)
     except MarketRefused as exc:
         return _refused(request, str(exc), status=409)
     return _remember(redirect(_task_link(request, a, raw_id)), request, raw_id)
 
 
 @require_POST
+@_refusals
 def hit_accept(request: HttpRequest, pk: int) -> HttpResponse:
     hit = get_object_or_404(
         Hit.objects.select_related("batch"), pk=pk, batch__provider=Provider.MARKET
@@ -214,6 +262,7 @@ def hit_accept(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
+@_refusals
 def batch_start(request: HttpRequest, uid) -> HttpResponse:
     """Take the next HIT this worker may do in the batch."""
     batch = get_object_or_404(HitBatch, uid=uid, provider=Provider.MARKET)
@@ -222,7 +271,7 @@ def batch_start(request: HttpRequest, uid) -> HttpResponse:
 
 @require_POST
 def assignment_return(request: HttpRequest, assignment_id: str) -> HttpResponse:
-    worker = _worker(_cookie_id(request))
+    worker = _worker(market_session_worker_id(request))
     a = get_object_or_404(
         Assignment.objects.select_related("hit__batch"),
         provider_assignment_id=assignment_id,
@@ -239,8 +288,9 @@ def external_submit(request: HttpRequest) -> HttpResponse:
     """``{turkSubmitTo}/mturk/externalSubmit`` of our marketplace: the task page's final form."""
     aid = request.POST.get("assignmentId", "")
     fields = {k: v for k, v in request.POST.items() if k != "assignmentId"}
+    worker = _worker(market_session_worker_id(request))
     try:
-        a = market_external_submit(aid, fields)
+        a = market_external_submit(aid, fields, worker)
     except MarketRefused as exc:
         return _refused(request, str(exc), status=400)
     batch = a.hit.batch

@@ -197,13 +197,30 @@ class Assignment(models.Model):
     review_note = models.CharField(
         max_length=200, blank=True, help_text="Why it was reviewed so (rule or person)."
     )
+    confirmed = models.BooleanField(
+        default=True,
+        help_text="The provider vouched for this assignment. Votes of unconfirmed work "
+        "count towards no label and no payment until a sync finds the work at the "
+        "provider.",
+    )
+    provider_missing = models.BooleanField(
+        default=False,
+        verbose_name="missing at provider",
+        help_text="Submitted here, but the provider's last sync did not list it.",
+    )
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
                 fields=["hit", "provider_assignment_id"], name="assignment_unique_provider_id"
             ),
-            models.UniqueConstraint(fields=["hit", "worker"], name="assignment_one_per_worker"),
+            # One live assignment per worker and HIT; a returned or abandoned one may be
+            # followed by a new one (a new assignment id), as on MTurk.
+            models.UniqueConstraint(
+                fields=["hit", "worker"],
+                condition=~Q(status__in=["Returned", "Abandoned"]),
+                name="assignment_one_active_per_worker",
+            ),
         ]
 
     def __str__(self) -> str:

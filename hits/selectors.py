@@ -99,8 +99,10 @@ def hit_batch_stats(batch: HitBatch) -> BatchStats:
     by_status = dict(
         assignments.values_list("status").annotate(n=Count("id")).values_list("status", "n")
     )
-    votes = Vote.objects.filter(assignment__hit__batch=batch, is_gold=False).exclude(
-        assignment__status=Assignment.Status.REJECTED
+    votes = (
+        Vote.objects.counted()
+        .filter(assignment__hit__batch=batch, is_gold=False)
+        .exclude(assignment__status=Assignment.Status.REJECTED)
     )
     masters = batch_uses_masters(batch)
     fees = batch.provider == Provider.MTURK
@@ -166,15 +168,17 @@ def gold_vote_correct(vote: Vote) -> bool:
 
 
 def assignments_submitted(batch: HitBatch):
+    """Submitted work waiting for review; unconfirmed work waits for sync first."""
     return Assignment.objects.filter(
-        hit__batch=batch, status=Assignment.Status.SUBMITTED
+        hit__batch=batch, status=Assignment.Status.SUBMITTED, confirmed=True
     ).select_related("hit__batch", "worker")
 
 
 def batch_item_vote_counts(batch: HitBatch) -> dict[int, int]:
     """Per item on the batch's HITs: non-gold votes from assignments not rejected."""
     rows = (
-        Vote.objects.filter(assignment__hit__batch=batch, is_gold=False)
+        Vote.objects.counted()
+        .filter(assignment__hit__batch=batch, is_gold=False)
         .exclude(assignment__status=Assignment.Status.REJECTED)
         .values("item_id")
         .annotate(n=Count("id"))

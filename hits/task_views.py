@@ -1,17 +1,23 @@
 """The worker-facing task pages and their submit endpoint.
 
 MTurk (and our marketplaces) load ``/task/<hit_pk>/`` in an iframe with ``assignmentId``,
-``hitId``, ``workerId`` and ``turkSubmitTo``. The raw worker id is hashed by
-``assignment_open`` and goes nowhere else: not into the page, not into a log.
+``hitId``, ``workerId`` and ``turkSubmitTo``. The raw worker id is hashed on arrival and goes
+nowhere else: not into the page, not into a log.
+
+Nothing in the query string is taken on trust: an assignment id new to us becomes a row only
+when its marketplace handed it out (``assignment_arrive``); on our own marketplace only its accept
+does that, and the page also wants the worker its signed cookie names.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.http import JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
@@ -20,10 +26,12 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from annotation import kinds
+from annotation.worker_ids import worker_id_hash
 
 from .exceptions import AssignmentMismatch
-from .models import Assignment, Hit
-from .services import assignment_open
+from .market_views import WORKER_ID_RE, market_session_worker_id
+from .models import Assignment, Hit, Provider
+from .services import assignment_arrive
 from .submissions import SubmissionRefused, stored_answers, task_submit
 from .task_tokens import token_expiry, token_issue
 
@@ -33,6 +41,8 @@ MTURK_WORKER_ORIGINS = (
     "https://workersandbox.mturk.com",
 )
 NOT_AVAILABLE = "ASSIGNMENT_ID_NOT_AVAILABLE"
+# MTurk's ids are 30 upper-case letters and digits, ours "LA" and 30 hex digits.
+ASSIGNMENT_ID_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 MAX_SUBMIT_BYTES = 512 * 1024
 DONE_STATUSES = (
     Assignment.Status.SUBMITTED,
@@ -88,6 +98,32 @@ def _message(request, status: int, heading: str, text: str):
     return _with_task_headers(response)
 
 
+def _assignment_for_page(request, hit: Hit, assignment_id: str):
+    """The assignment the working page is for, or the refusal page to answer with."""
+    raw_worker_id = request.GET.get("workerId", "")
+    if not raw_worker_id:
+        return _message(request, 400, "Wrong link", "This link has no worker id.")
+    if not WORKER_ID_RE.match(raw_worker_id):
+        return _message(request, 400, "Wrong link", "This link's worker id is malformed.")
+    if not ASSIGNMENT_ID_RE.match(assignment_id):
+        return _message(request, 400, "Wrong link", "This link's assignment id is malformed.")
+    try:
+        assignment = assignment_arrive(hit, assignment_id, raw_worker_id)
+    except AssignmentMismatch as exc:
+        return _message(request, 403, "Not your assignment", str(exc))
+    if hit.batch.provider == Provider.MARKET:
+        # The marketplace's worker is the one its signed cookie names, not whoever the link says.
+        session_id = market_session_worker_id(request)
+        if not session_id or worker_id_hash(session_id) != assignment.worker.id_hash:
+            return _message(
+                request,
+                403,
+                "Not your assignment",
+                "This assignment belongs to another worker than the one signed in here.",
+            )
+    return assignment
+
+
 @xframe_options_exempt
 @require_GET
 def task_page(request, hit_pk: int):
@@ -104,15 +140,10 @@ def task_page(request, hit_pk: int):
     preview = assignment_id in ("", NOT_AVAILABLE)
     assignment = None
     if not preview:
-        raw_worker_id = request.GET.get("workerId", "")
-        if not raw_worker_id:
-            return _message(request, 400, "Wrong link", "This link has no worker id.")
-        try:
-            assignment = assignment_open(hit, assignment_id, raw_worker_id)
-        except AssignmentMismatch:
-            return _message(
-                request, 403, "Not your assignment", "This assignment belongs to another worker."
-            )
+        found = _assignment_for_page(request, hit, assignment_id)
+        if not isinstance(found, Assignment):
+            return found
+        assignment = found
         if assignment.status in DONE_STATUSES:
             return _done_page(request, hit, assignment, external_submit)
         if assignment.status != Assignment.Status.ACCEPTED:
@@ -162,7 +193,8 @@ def task_submit_view(request, hit_pk: int):
     if request.content_type == "application/json":
         try:
             body = json.loads(request.body or b"{}")
-        except ValueError:
+        except (ValueError, RecursionError):
+            # Not JSON, not UTF-8, or nested deeper than the parser can follow.
             body = None
         if not isinstance(body, dict):
             return _json(
@@ -170,7 +202,11 @@ def task_submit_view(request, hit_pk: int):
             )
         token, answers = body.get("token"), body.get("answers")
     else:
-        token, answers = request.POST.get("token"), request.POST.get("answers")
+        try:
+            token, answers = request.POST.get("token"), request.POST.get("answers")
+        except (LookupError, ValueError, MultiPartParserError) as exc:
+            # An unknown charset or a malformed multipart body.
+            return _json({"ok": False, "error": f"unreadable form: {exc}", "code": "invalid"}, 400)
     try:
         result = task_submit(hit_id=hit_pk, token=token or "", answers=answers)
     except SubmissionRefused as exc:

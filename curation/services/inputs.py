@@ -58,9 +58,11 @@ def _rows_by_index(arr: np.ndarray, items: list[Item], what: str) -> np.ndarray:
 
 def _complementary_votes(items: list[Item]) -> tuple[np.ndarray, np.ndarray]:
     pos = {item.pk: i for i, item in enumerate(items)}
-    rows = Vote.objects.filter(
-        item_id__in=list(pos), kind=TaskKind.COMPLEMENTARY, is_gold=False
-    ).values_list("item_id", "answer")
+    rows = (
+        Vote.objects.counted()
+        .filter(item_id__in=list(pos), kind=TaskKind.COMPLEMENTARY, is_gold=False)
+        .values_list("item_id", "answer")
+    )
     pairs = [(pos[i], a) for i, a in rows.iterator(chunk_size=5000)]
     if not pairs:
         return np.empty(0, np.int64), np.empty(0, np.int64)

@@ -105,9 +105,8 @@ def curation_run_resolve(
         issues = list(in_review.filter(review_batch=batch).select_related("item"))
         pos = {issue.item_id: i for i, issue in enumerate(issues)}
         votes = (
-            Vote.objects.filter(
-                item_id__in=list(pos), kind=kind, is_gold=False, assignment__hit__batch=batch
-            )
+            Vote.objects.counted()
+            .filter(item_id__in=list(pos), kind=kind, is_gold=False, assignment__hit__batch=batch)
             .exclude(assignment__status=Assignment.Status.REJECTED)
             .filter(Q(answer__gte=0) & Q(answer__lt=len(answers)))
             .order_by("id")

@@ -77,6 +77,27 @@ class ProviderAssignment:
     answer_fields: dict[str, str] = field(default_factory=dict)
 
 
+# MTurk's NotifyWorkers takes at most this many worker ids per call.
+NOTIFY_CHUNK = 100
+
+
+@dataclass(frozen=True)
+class NotifyFailure:
+    """Workers of one chunk of a notify call that the provider did not message, and why."""
+
+    chunk: int
+    chunks: int
+    worker_pks: tuple[int, ...]
+    """Our Worker rows (never raw ids)."""
+    reason: str
+
+    def __str__(self) -> str:
+        return (
+            f"chunk {self.chunk} of {self.chunks} ({len(self.worker_pks)} worker(s) not "
+            f"messaged): {self.reason}"
+        )
+
+
 class CrowdProvider(abc.ABC):
     """One marketplace. ``environment`` is sandbox / live (MTurk) or market (built-in).
 
@@ -115,6 +136,11 @@ class CrowdProvider(abc.ABC):
         """Every submitted, approved or rejected assignment of a HIT (all pages)."""
 
     @abc.abstractmethod
+    def get_assignment(self, assignment_id: str) -> ProviderAssignment | None:
+        """The provider's record of one assignment; None where it knows none by that id (MTurk
+        knows an assignment only once it is submitted)."""
+
+    @abc.abstractmethod
     def approve(self, assignment: Assignment, feedback: str = "") -> None:
         """Approve a submitted assignment; approving an approved one again is a no-op."""
 
@@ -144,8 +170,11 @@ class CrowdProvider(abc.ABC):
         returns its type id, '' where the provider enforces lists itself."""
 
     @abc.abstractmethod
-    def notify(self, assignments: Iterable[Assignment], subject: str, message: str) -> None:
-        """Message the workers who did these assignments."""
+    def notify(
+        self, assignments: Iterable[Assignment], subject: str, message: str
+    ) -> list[NotifyFailure]:
+        """Message the workers who did these assignments, ``NOTIFY_CHUNK`` at a time. Every
+        chunk is tried; the chunks (or their workers) that failed come back, named."""
 
     @abc.abstractmethod
     def set_expiration(self, hit: Hit, expires_at: datetime) -> None:

@@ -23,7 +23,14 @@ from hits.exceptions import ProviderError
 from hits.models import Assignment, Hit, HitBatch
 from hits.submissions import stored_answers
 
-from .base import CrowdProvider, ProviderAssignment, ProviderHit, hit_annotation, hit_token
+from .base import (
+    CrowdProvider,
+    NotifyFailure,
+    ProviderAssignment,
+    ProviderHit,
+    hit_annotation,
+    hit_token,
+)
 
 DONE = [Assignment.Status.SUBMITTED, Assignment.Status.APPROVED, Assignment.Status.REJECTED]
 
@@ -116,23 +123,36 @@ class MarketProvider(CrowdProvider):
         for hit in hits.select_related("batch").iterator():
             yield self._record(hit)
 
+    @staticmethod
+    def _assignment(a: Assignment, hit: Hit, now: datetime) -> ProviderAssignment:
+        delay = timedelta(seconds=hit.batch.auto_approval_delay_seconds)
+        return ProviderAssignment(
+            assignment_id=a.provider_assignment_id,
+            hit_id=hit.provider_hit_id,
+            status=_status_now(a, hit.batch, now),
+            worker_pk=a.worker_id,
+            accepted_at=a.accepted_at,
+            submitted_at=a.submitted_at,
+            auto_approval_at=a.submitted_at and a.submitted_at + delay,
+            answer_fields={"answers": json.dumps(stored_answers(a))},
+        )
+
     def list_assignments(self, hit: Hit) -> list[ProviderAssignment]:
         self._published(hit)
         now = timezone.now()
         return [
-            ProviderAssignment(
-                assignment_id=a.provider_assignment_id,
-                hit_id=hit.provider_hit_id,
-                status=_status_now(a, hit.batch, now),
-                worker_pk=a.worker_id,
-                accepted_at=a.accepted_at,
-                submitted_at=a.submitted_at,
-                auto_approval_at=a.submitted_at
-                and a.submitted_at + timedelta(seconds=hit.batch.auto_approval_delay_seconds),
-                answer_fields={"answers": json.dumps(stored_answers(a))},
-            )
+            self._assignment(a, hit, now)
             for a in hit.assignments.filter(status__in=DONE).order_by("id")
         ]
+
+    def get_assignment(self, assignment_id: str) -> ProviderAssignment | None:
+        # Our marketplace hands out every assignment itself: its rows are its records.
+        a = (
+            Assignment.objects.select_related("hit__batch")
+            .filter(hit__batch__provider="market", provider_assignment_id=assignment_id)
+            .first()
+        )
+        return None if a is None else self._assignment(a, a.hit, timezone.now())
 
     def _reviewable(self, assignment: Assignment, done: str) -> bool:
         """Whether the review still has to happen (False: it already did)."""
@@ -177,9 +197,11 @@ class MarketProvider(CrowdProvider):
         # Our marketplace checks the hashed lists on the batch itself.
         return ""
 
-    def notify(self, assignments: Iterable[Assignment], subject: str, message: str) -> None:
+    def notify(
+        self, assignments: Iterable[Assignment], subject: str, message: str
+    ) -> list[NotifyFailure]:
         # Delivered through the WorkerNotice rows the review service writes.
-        return None
+        return []
 
     def set_expiration(self, hit: Hit, expires_at: datetime) -> None:
         self._published(hit)

@@ -38,7 +38,9 @@ from hits.qualifications import qualification_requirements
 
 from .base import (
     EXCLUSION_QUALIFICATION,
+    NOTIFY_CHUNK,
     CrowdProvider,
+    NotifyFailure,
     ProviderAssignment,
     ProviderHit,
     hit_annotation,
@@ -64,6 +66,12 @@ RETRYABLE_CODES = {
     "InternalFailure",
 }
 HIT_EXISTS = "AWS.MechanicalTurk.HitAlreadyExists"
+UNKNOWN_ASSIGNMENT_CODES = {
+    "AWS.MechanicalTurk.AssignmentDoesNotExist",
+    "AWS.MechanicalTurk.InvalidAssignmentState",
+    "AWS.ParameterOutOfRange",
+    "RequestError",
+}
 _HIT_ID_RE = re.compile(r"\b([A-Z0-9]{20,64})\b")
 _NETWORK_ERRORS = (
     EndpointConnectionError,
@@ -282,23 +290,34 @@ class MTurkProvider(CrowdProvider):
         for h in self._pages("list_hits", "HITs"):
             yield self._hit(h)
 
+    @staticmethod
+    def _assignment(a: dict) -> ProviderAssignment:
+        answer = a.get("Answer") or ""
+        return ProviderAssignment(
+            assignment_id=a["AssignmentId"],
+            hit_id=a["HITId"],
+            status=a["AssignmentStatus"],
+            worker_id=a["WorkerId"],
+            accepted_at=_dt(a.get("AcceptTime")),
+            submitted_at=_dt(a.get("SubmitTime")),
+            auto_approval_at=_dt(a.get("AutoApprovalTime")),
+            answer_fields=parse_question_form_answers(answer) if answer else {},
+        )
+
     def list_assignments(self, hit: Hit) -> list[ProviderAssignment]:
-        out = []
-        for a in self._pages("list_assignments_for_hit", "Assignments", HITId=hit.provider_hit_id):
-            answer = a.get("Answer") or ""
-            out.append(
-                ProviderAssignment(
-                    assignment_id=a["AssignmentId"],
-                    hit_id=a["HITId"],
-                    status=a["AssignmentStatus"],
-                    worker_id=a["WorkerId"],
-                    accepted_at=_dt(a.get("AcceptTime")),
-                    submitted_at=_dt(a.get("SubmitTime")),
-                    auto_approval_at=_dt(a.get("AutoApprovalTime")),
-                    answer_fields=parse_question_form_answers(answer) if answer else {},
-                )
-            )
-        return out
+        pages = self._pages("list_assignments_for_hit", "Assignments", HITId=hit.provider_hit_id)
+        return [self._assignment(a) for a in pages]
+
+    def get_assignment(self, assignment_id: str) -> ProviderAssignment | None:
+        try:
+            resp = self._call("get_assignment", AssignmentId=assignment_id)
+        except ProviderError as exc:
+            # MTurk answers "does not exist" for an id it never issued and for one still being
+            # worked on (it reports assignments once submitted); a malformed id is no better.
+            if not exc.retryable and exc.code in UNKNOWN_ASSIGNMENT_CODES:
+                return None
+            raise
+        return self._assignment(resp["Assignment"])
 
     def _review(self, operation: str, assignment: Assignment, done: str, **params: Any) -> None:
         try:
@@ -391,22 +410,55 @@ class MTurkProvider(CrowdProvider):
             self._grant(type_id, raw)
         return type_id
 
-    def notify(self, assignments: Iterable[Assignment], subject: str, message: str) -> None:
-        ids = sorted({self._raw_worker_id(a) for a in assignments})
-        for start in range(0, len(ids), 100):
-            resp = self._call(
-                "notify_workers",
-                Subject=subject,
-                MessageText=message,
-                WorkerIds=ids[start : start + 100],
-            )
-            failed = resp.get("NotifyWorkersFailureStatuses") or []
-            if failed:
-                raise ProviderError(
-                    f"MTurk could not notify {len(failed)} worker(s): "
-                    f"{failed[0].get('NotifyWorkersFailureMessage', '')}",
-                    code=failed[0].get("NotifyWorkersFailureCode", ""),
+    def notify(
+        self, assignments: Iterable[Assignment], subject: str, message: str
+    ) -> list[NotifyFailure]:
+        one_per_worker = list({a.worker_id: a for a in assignments}.values())
+        chunks = [
+            one_per_worker[i : i + NOTIFY_CHUNK]
+            for i in range(0, len(one_per_worker), NOTIFY_CHUNK)
+        ]
+        failures = []
+        for n, chunk in enumerate(chunks, start=1):
+            failure = self._notify_chunk(chunk, subject, message)
+            if failure is not None:
+                failed, reason = failure
+                failures.append(NotifyFailure(n, len(chunks), tuple(failed), reason))
+        return failures
+
+    def _notify_chunk(
+        self, chunk: list[Assignment], subject: str, message: str
+    ) -> tuple[list[int], str] | None:
+        """Message one chunk's workers; (worker pks not messaged, why) if any were not."""
+        pk_of: dict[str, int] = {}
+        failed: list[int] = []
+        reasons: list[str] = []
+        for a in chunk:
+            try:
+                # Fetched at the moment it is needed; never stored.
+                pk_of[self._raw_worker_id(a)] = a.worker_id
+            except ProviderError as exc:
+                failed.append(a.worker_id)
+                reasons.append(f"no worker id for {a.provider_assignment_id} ({exc})")
+        if pk_of:
+            try:
+                resp = self._call(
+                    "notify_workers", Subject=subject, MessageText=message, WorkerIds=sorted(pk_of)
                 )
+            except ProviderError as exc:
+                failed.extend(pk_of.values())
+                reasons.append(str(exc))
+            else:
+                statuses = resp.get("NotifyWorkersFailureStatuses") or []
+                failed.extend(pk_of[f["WorkerId"]] for f in statuses if f.get("WorkerId") in pk_of)
+                if statuses:
+                    first = statuses[0]
+                    reasons.append(
+                        f"MTurk could not notify {len(statuses)} worker(s): "
+                        f"{first.get('NotifyWorkersFailureCode', '')} "
+                        f"{first.get('NotifyWorkersFailureMessage', '')}".strip()
+                    )
+        return (failed, "; ".join(reasons)) if failed or reasons else None
 
     def set_expiration(self, hit: Hit, expires_at: datetime) -> None:
         self._call("update_expiration_for_hit", HITId=hit.provider_hit_id, ExpireAt=expires_at)

@@ -14,7 +14,7 @@ started by task name (``hits.jobs``), never by importing ``hits.tasks``.
 
 from hits.jobs import enqueue_on_commit
 
-from .assignments import assignment_open
+from .assignments import assignment_arrive, assignment_open
 from .launch import (
     LIVE_PERMISSION,
     hit_batch_check,
@@ -37,6 +37,7 @@ from .lifecycle import (
 )
 from .market import (
     market_accept,
+    market_accept_next,
     market_assignments_tidy,
     market_available_hits,
     market_external_submit,
@@ -69,6 +70,7 @@ __all__ = [
     "ReviewOutcome",
     "SyncResult",
     "assignment_approve",
+    "assignment_arrive",
     "assignment_block_worker",
     "assignment_bonus",
     "assignment_exclude_worker",
@@ -97,6 +99,7 @@ __all__ = [
     "hit_delete",
     "hits_orphans_cleanup",
     "market_accept",
+    "market_accept_next",
     "market_assignments_tidy",
     "market_available_hits",
     "market_external_submit",

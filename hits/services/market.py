@@ -16,7 +16,7 @@ from django.utils import timezone
 from annotation.models import Worker
 from annotation.services import worker_get_or_create
 from hits.answers import answers_json_from_fields
-from hits.exceptions import MarketRefused
+from hits.exceptions import MarketRefused, NoMoreTasks
 from hits.models import Assignment, Hit, HitBatch, Provider, WorkerExclusion
 from hits.planning import hit_item_ids
 from hits.selectors import DONE
@@ -58,11 +58,7 @@ def market_worker_allowed(batch: HitBatch, worker: Worker) -> str:
 
 def _market_worker_items(batch: HitBatch, worker: Worker) -> tuple[set[int], int]:
     """Items (gold excluded) the worker already has in this batch, and their HIT count."""
-    mine = (
-        Assignment.objects.filter(hit__batch=batch, worker=worker)
-        .exclude(status__in=[Assignment.Status.RETURNED, Assignment.Status.ABANDONED])
-        .select_related("hit")
-    )
+    mine = _live(worker).filter(hit__batch=batch).select_related("hit")
     seen: set[int] = set()
     n = 0
     for a in mine:
@@ -72,8 +68,18 @@ def _market_worker_items(batch: HitBatch, worker: Worker) -> tuple[set[int], int
     return seen, n
 
 
+def _live(worker: Worker):
+    """The worker's assignments that hold a place (returned and abandoned ones do not)."""
+    return Assignment.objects.filter(worker=worker).exclude(
+        status__in=[Assignment.Status.RETURNED, Assignment.Status.ABANDONED]
+    )
+
+
 def market_hit_refusal(hit: Hit, worker: Worker, now=None) -> str:
-    """Why the worker may not take this HIT now ('' when they may)."""
+    """Why the worker may not take this HIT now ('' when they may): the batch must be open,
+    the HIT published and unexpired with a place left, the worker allowed (block and allow
+    lists, exclusions), under the batch's cap, and new to the HIT and to its items. A worker
+    who returned the HIT, or let its time run out, may take it again."""
     batch = hit.batch
     now = now or timezone.now()
     if batch.provider != Provider.MARKET or batch.status != HitBatch.Status.OPEN:
@@ -83,14 +89,14 @@ def market_hit_refusal(hit: Hit, worker: Worker, now=None) -> str:
     why = market_worker_allowed(batch, worker)
     if why:
         return why
-    if Assignment.objects.filter(hit=hit, worker=worker).exists():
+    market_assignments_tidy(batch, now, hit)
+    if _live(worker).filter(hit=hit).exists():
         return "You have already worked on this task."
     seen, taken = _market_worker_items(batch, worker)
     if batch.max_hits_per_worker is not None and taken >= batch.max_hits_per_worker:
         return f"You have done the most tasks allowed here ({batch.max_hits_per_worker})."
     if _market_overlap(hit, seen):
         return "You have already seen some of the images in this task."
-    market_assignments_tidy(batch, now, hit)
     taken = hit.assignments.filter(status__in=[Assignment.Status.ACCEPTED, *DONE]).count()
     if taken >= hit.max_assignments:
         return "All places on this task are taken."
@@ -109,15 +115,15 @@ def market_available_hits(batch: HitBatch, worker: Worker) -> list[Hit]:
         return []
     if market_worker_allowed(batch, worker):
         return []
+    market_assignments_tidy(batch, now)
     seen, taken = _market_worker_items(batch, worker)
     if batch.max_hits_per_worker is not None and taken >= batch.max_hits_per_worker:
         return []
-    market_assignments_tidy(batch, now)
     busy = [Assignment.Status.ACCEPTED, *DONE]
     hits = (
         batch.hits.exclude(provider_hit_id="")
         .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-        .exclude(assignments__worker=worker)
+        .exclude(pk__in=_live(worker).filter(hit__batch=batch).values("hit_id"))
         .annotate(taken=Count("assignments", filter=Q(assignments__status__in=busy)))
         .filter(taken__lt=F("max_assignments"))
         .select_related("batch")
@@ -132,15 +138,35 @@ def market_next_hit(batch: HitBatch, worker: Worker) -> Hit | None:
     return hits[0] if hits else None
 
 
+NO_MORE_TASKS = "There are no more tasks for you here. Thank you!"
+
+
 def market_accept(hit: Hit, raw_worker_id: str) -> Assignment:
-    """A marketplace worker takes a HIT: checked and recorded under a lock on the HIT."""
-    worker = worker_get_or_create(Provider.MARKET, raw_worker_id)
+    """A marketplace worker takes a HIT: the only way a marketplace assignment comes to be.
+
+    Checked by ``market_hit_refusal`` and recorded under locks on the worker (their cap across
+    the batch's HITs) and the HIT (its places). A refusal (MarketRefused) writes nothing, not even
+    the worker's row.
+    """
     with transaction.atomic():
+        worker = worker_get_or_create(Provider.MARKET, raw_worker_id)
+        worker = Worker.objects.select_for_update().get(pk=worker.pk)
         hit = Hit.objects.select_for_update().select_related("batch").get(pk=hit.pk)
         why = market_hit_refusal(hit, worker)
         if why:
             raise MarketRefused(why)
         return assignment_open(hit, "LA" + secrets.token_hex(15).upper(), raw_worker_id)
+
+
+def market_accept_next(batch: HitBatch, raw_worker_id: str) -> Assignment:
+    """The worker takes the first HIT of the batch they may take; NoMoreTasks when none is left
+    (nothing written)."""
+    with transaction.atomic():
+        worker = worker_get_or_create(Provider.MARKET, raw_worker_id)
+        hit = market_next_hit(batch, Worker.objects.select_for_update().get(pk=worker.pk))
+        if hit is None:
+            raise NoMoreTasks(NO_MORE_TASKS)
+        return market_accept(hit, raw_worker_id)
 
 
 def market_return(assignment: Assignment) -> None:
@@ -150,9 +176,12 @@ def market_return(assignment: Assignment) -> None:
     )
 
 
-def market_external_submit(provider_assignment_id: str, fields: dict[str, str]) -> Assignment:
+def market_external_submit(
+    provider_assignment_id: str, fields: dict[str, str], worker: Worker | None
+) -> Assignment:
     """The marketplace's externalSubmit: the page's answers, recorded as MTurk would.
 
+    Only the worker who holds the assignment (``worker``, from their signed session) may post it.
     Usually the task page has stored the votes already; if not, they are stored here from the
     posted ``answers`` field, once.
     """
@@ -163,6 +192,8 @@ def market_external_submit(provider_assignment_id: str, fields: dict[str, str]) 
     )
     if a is None:
         raise MarketRefused("There is no such assignment.")
+    if worker is None or a.worker_id != worker.pk:
+        raise MarketRefused("This assignment belongs to another worker.")
     if a.status in (Assignment.Status.RETURNED, Assignment.Status.ABANDONED):
         raise MarketRefused("This task was given back or ran out of time.")
     if a.status == Assignment.Status.ACCEPTED:

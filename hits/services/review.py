@@ -13,7 +13,7 @@ from annotation.models import Worker
 from hits.exceptions import ProviderError
 from hits.models import Assignment, Bonus, HitBatch, WorkerExclusion, WorkerNotice
 from hits.providers import provider_for
-from hits.selectors import DONE, assignment_gold_accuracy, assignments_submitted
+from hits.selectors import assignment_gold_accuracy, assignments_submitted
 
 from .progress import hit_batch_progress
 
@@ -119,17 +119,35 @@ def assignment_exclude_worker(assignment: Assignment, *, reason: str) -> WorkerE
 
 
 def hit_batch_notify(batch: HitBatch, *, subject: str, message: str) -> int:
-    """Message every worker with submitted or reviewed work in the batch."""
-    assignments = list(Assignment.objects.filter(hit__batch=batch, status__in=DONE))
-    one_per_worker = list({a.worker_id: a for a in assignments}.values())
-    if one_per_worker:
-        provider_for(batch).notify(one_per_worker, subject, message)
-        # Our record of what was sent; the built-in marketplace shows it on the next visit.
-        WorkerNotice.objects.bulk_create(
-            WorkerNotice(worker_id=a.worker_id, subject=subject, message=message)
-            for a in sorted(one_per_worker, key=lambda a: a.worker_id)
+    """Message every worker whose work in the batch was approved; how many were messaged.
+
+    The provider sends ``NOTIFY_CHUNK`` workers per call and tries every chunk; when some fail,
+    the rest are still sent and recorded, and a ProviderError then names the failed chunks (the
+    batch's progress keeps the same summary).
+    """
+    approved = Assignment.objects.filter(
+        hit__batch=batch, status=Assignment.Status.APPROVED
+    ).order_by("worker_id", "pk")
+    one_per_worker = list({a.worker_id: a for a in approved}.values())
+    if not one_per_worker:
+        return 0
+    failures = provider_for(batch).notify(one_per_worker, subject, message)
+    unsent = {pk for f in failures for pk in f.worker_pks}
+    sent = [a.worker_id for a in one_per_worker if a.worker_id not in unsent]
+    # Our record of what was sent; the built-in marketplace shows it on the next visit.
+    WorkerNotice.objects.bulk_create(
+        WorkerNotice(worker_id=pk, subject=subject, message=message) for pk in sent
+    )
+    summary = "; ".join(str(f) for f in failures)
+    hit_batch_progress(
+        batch, job="notify", done=len(sent), total=len(one_per_worker), finished=True, error=summary
+    )
+    if failures:
+        raise ProviderError(
+            f"messaged {len(sent)} of {len(one_per_worker)} worker(s); not sent: {summary}",
+            code="NotifyIncomplete",
         )
-    return len(one_per_worker)
+    return len(sent)
 
 
 @dataclass

@@ -11,7 +11,7 @@ from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from hits.answers import answers_json_from_fields
-from hits.exceptions import ProviderError
+from hits.exceptions import AssignmentMismatch, ProviderError
 from hits.models import Assignment, Hit, HitBatch
 from hits.providers import provider_for
 from hits.providers.base import ProviderAssignment, ProviderHit
@@ -35,7 +35,11 @@ class SyncResult:
     new_assignments: int = 0
     votes_reconciled: int = 0
     status_changes: int = 0
+    missing: int = 0
+    """Submitted assignments of ours the provider did not list (flagged ``provider_missing``)."""
     unreadable: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+    """Provider assignment ids not taken in (the worker holds other submitted work there)."""
 
 
 def hit_batch_sync(batch: HitBatch) -> SyncResult:
@@ -43,7 +47,9 @@ def hit_batch_sync(batch: HitBatch) -> SyncResult:
 
     Assignments we never saw are opened (the raw worker id hashed on the spot); submitted work
     whose votes we lack (the page's own submit never reached us) is stored from the provider's
-    answer, through the same submission service as the page, so it lands exactly once.
+    answer, through the same submission service as the page, so it lands exactly once. What the
+    provider lists is confirmed; work submitted here that it does not list is flagged
+    ``provider_missing``.
     """
     provider = provider_for(batch)
     result = SyncResult()
@@ -62,6 +68,7 @@ def hit_batch_sync(batch: HitBatch) -> SyncResult:
         synced_at=timezone.now().isoformat(),
         new_assignments=result.new_assignments,
         votes_reconciled=result.votes_reconciled,
+        missing_at_provider=result.missing,
     )
     return result
 
@@ -105,24 +112,29 @@ def _hit_apply(
         if ours is None:
             if pa.worker_id is None:
                 continue
-            ours = assignment_open(hit, pa.assignment_id, pa.worker_id)
+            try:
+                ours = assignment_open(hit, pa.assignment_id, pa.worker_id)
+            except AssignmentMismatch as exc:
+                _conflict(result, pa, str(exc))
+                continue
             result.new_assignments += 1
+        # The provider lists it: the work is real, whatever the task page could tell.
         times = {
             "accepted_at": ours.accepted_at or pa.accepted_at,
             "submitted_at": ours.submitted_at or pa.submitted_at,
             "auto_approval_at": pa.auto_approval_at,
         }
-        if ours.status in (
-            Assignment.Status.ACCEPTED,
-            Assignment.Status.ABANDONED,
-            Assignment.Status.RETURNED,
-        ):
-            if ours.status != Assignment.Status.ACCEPTED:
-                # The provider has it as submitted: our timeout guess was wrong.
-                Assignment.objects.filter(pk=ours.pk).update(status=Assignment.Status.ACCEPTED)
-                ours.status = Assignment.Status.ACCEPTED
-            result.votes_reconciled += _reconcile_votes(ours, pa, result)
         update = {k: v for k, v in times.items() if v is not None}
+        update.update(confirmed=True, provider_missing=False)
+        # Closed here as returned or abandoned, yet the provider has it submitted: our guess
+        # was wrong, and the assignment is reopened to take its answer.
+        closed = ours.status in (Assignment.Status.ABANDONED, Assignment.Status.RETURNED)
+        if closed and not _revive(ours):
+            _conflict(result, pa, "the worker holds other work on this HIT here")
+            Assignment.objects.filter(pk=ours.pk).update(**update)
+            continue
+        if ours.status == Assignment.Status.ACCEPTED:
+            result.votes_reconciled += _reconcile_votes(ours, pa, result)
         if pa.status in (Assignment.Status.APPROVED, Assignment.Status.REJECTED):
             changed = Assignment.objects.filter(pk=ours.pk, status=Assignment.Status.SUBMITTED)
             if changed.update(status=pa.status, reviewed_at=now, **update):
@@ -131,9 +143,34 @@ def _hit_apply(
         Assignment.objects.filter(pk=ours.pk).update(**update)
     # Work accepted at the provider but never submitted and past its time: gone.
     deadline = now - timedelta(seconds=hit.batch.assignment_duration_seconds)
-    Assignment.objects.filter(
-        hit=hit, status=Assignment.Status.ACCEPTED, accepted_at__lt=deadline
-    ).exclude(provider_assignment_id__in=seen).update(status=Assignment.Status.ABANDONED)
+    unlisted = Assignment.objects.filter(hit=hit).exclude(provider_assignment_id__in=seen)
+    unlisted.filter(status=Assignment.Status.ACCEPTED, accepted_at__lt=deadline).update(
+        status=Assignment.Status.ABANDONED
+    )
+    # Work submitted here that the provider does not know: flagged for a person, and its votes
+    # (unconfirmed) count for nothing until a later sync finds it.
+    result.missing += unlisted.filter(status__in=DONE).update(provider_missing=True)
+
+
+def _revive(ours: Assignment) -> bool:
+    """Reopen an assignment we had closed as returned or abandoned (the provider has it
+    submitted), so its answer can be stored; False where the worker holds other submitted work
+    on the HIT here."""
+    others = Assignment.objects.filter(hit_id=ours.hit_id, worker_id=ours.worker_id).exclude(
+        pk=ours.pk
+    )
+    if others.filter(status__in=DONE).exists():
+        return False
+    # A worker holds one assignment per HIT at a time: one we still had open was given up.
+    others.filter(status=Assignment.Status.ACCEPTED).update(status=Assignment.Status.RETURNED)
+    Assignment.objects.filter(pk=ours.pk).update(status=Assignment.Status.ACCEPTED)
+    ours.status = Assignment.Status.ACCEPTED
+    return True
+
+
+def _conflict(result: SyncResult, pa: ProviderAssignment, why: str) -> None:
+    result.conflicts.append(pa.assignment_id)
+    logger.warning("assignment %s at the provider not taken in: %s", pa.assignment_id, why)
 
 
 def _reconcile_votes(ours: Assignment, pa: ProviderAssignment, result: SyncResult) -> int:

@@ -90,7 +90,9 @@ class OuterOrigin:
                     self._send("not found", 404)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
+        # Another origin on the same site as the live server (localhost): the marketplace's
+        # worker cookie is SameSite=Lax, so its task pages work in same-site frames only.
+        self.origin = f"http://localhost:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
@@ -122,7 +124,7 @@ def screenshot(browser):
 
     Returns, per width, the page's scrollWidth, so a test can check nothing overflows."""
 
-    def shoot(url: str, name: str, prepare=None) -> dict[str, int]:
+    def shoot(url: str, name: str, prepare=None, cookies=()) -> dict[str, int]:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         widths = {}
         for label, opts in (
@@ -138,6 +140,8 @@ def screenshot(browser):
             ),
         ):
             context = browser.new_context(**opts)
+            if cookies:
+                context.add_cookies(list(cookies))
             page = context.new_page()
             page.goto(url)
             page.wait_for_load_state("networkidle")
@@ -163,3 +167,28 @@ def _fresh_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture
+def market_worker(live_server):
+    """A worker who took a HIT on the built-in marketplace: their assignment (made by the
+    marketplace's own accept) and the signed cookie their browser holds for this site."""
+    from django.conf import settings
+    from django.core import signing
+
+    from hits.market_views import SALT
+    from hits.services import market_accept
+
+    def take(hit, raw_id: str):
+        assignment = market_accept(hit, raw_id)
+        signer = signing.get_cookie_signer(salt=settings.MARKET_WORKER_COOKIE + SALT)
+        cookie = {
+            "name": settings.MARKET_WORKER_COOKIE,
+            "value": signer.sign(raw_id),
+            "url": live_server.url,
+            "sameSite": "Lax",
+            "httpOnly": True,
+        }
+        return assignment, [cookie]
+
+    return take

@@ -1,4 +1,4 @@
-"""Each task kind in a real browser, framed by another origin exactly as MTurk frames it:
+"""Each task kind in a real browser, framed by another origin as MTurk frames it (on the same site: the marketplace's worker cookie is SameSite=Lax):
 preview, accept, answer with clicks and keys, submit to our endpoint and then to the outer
 site's externalSubmit; the votes land once."""
 
@@ -37,8 +37,10 @@ def replay(live_server, hit, token, answers) -> dict:
         return json.loads(resp.read())
 
 
-def open_in_frame(browser, outer, src):
+def open_in_frame(browser, outer, src, cookies=()):
     page = browser.new_page(viewport={"width": 1280, "height": 900})
+    if cookies:
+        page.context.add_cookies(list(cookies))
     page.goto(outer.frame_url(src))
     return page, page.frame_locator("#hit")
 
@@ -79,7 +81,9 @@ CHOICE_KINDS = ["complementary", "verify", "review"]
 
 
 @pytest.mark.parametrize("kind", CHOICE_KINDS)
-def test_choice_kind_framed_like_mturk(live_server, browser, outer, screenshot, td, kind):
+def test_choice_kind_framed_like_mturk(
+    live_server, browser, outer, screenshot, market_worker, td, kind
+):
     from playwright.sync_api import expect
 
     ds = td.make_dataset(gold_every=3)
@@ -92,16 +96,24 @@ def test_choice_kind_framed_like_mturk(live_server, browser, outer, screenshot, 
         page.locator(".problem").nth(0).locator(".choice").nth(1).click()
         page.locator(".problem").nth(1).locator(".choice").nth(0).click()
 
-    shot_url = url_for(live_server, hit, assignment="SHOT-1", worker="SHOTWORKER")
-    widths = screenshot(shot_url, kind, prepare=answer_two)
+    shot, shot_cookies = market_worker(hit, "SHOTWORKER")
+    shot_url = url_for(
+        live_server, hit, assignment=shot.provider_assignment_id, worker="SHOTWORKER"
+    )
+    widths = screenshot(shot_url, kind, prepare=answer_two, cookies=shot_cookies)
     assert widths["phone"] <= 390 and widths["desktop"] <= 1280
     screenshot(url_for(live_server, hit), f"{kind}-preview")
-    Assignment.objects.filter(provider_assignment_id="SHOT-1").delete()
+    shot.delete()
 
+    mine, cookies = market_worker(hit, RAW_WORKER)
     src = url_for(
-        live_server, hit, assignment="ASSIGN-B1", worker=RAW_WORKER, submit_to=outer.origin
+        live_server,
+        hit,
+        assignment=mine.provider_assignment_id,
+        worker=RAW_WORKER,
+        submit_to=outer.origin,
     )
-    page, frame = open_in_frame(browser, outer, src)
+    page, frame = open_in_frame(browser, outer, src, cookies)
     problems = frame.locator(".problem")
     expect(problems).to_have_count(n)
     token = json.loads(frame.locator("#task-data").text_content())["token"]
@@ -150,7 +162,7 @@ def test_choice_kind_framed_like_mturk(live_server, browser, outer, screenshot, 
     page.close()
 
 
-def test_select_framed_like_mturk(live_server, browser, outer, screenshot, td):
+def test_select_framed_like_mturk(live_server, browser, outer, screenshot, market_worker, td):
     from playwright.sync_api import expect
 
     ds = td.make_dataset(gold_every=3)
@@ -161,17 +173,26 @@ def test_select_framed_like_mturk(live_server, browser, outer, screenshot, td):
         for k in range(3):
             page.locator(".task:not([hidden]) .tile").nth(k).click()
 
+    shot, shot_cookies = market_worker(hit, "SHOTWORKER")
     widths = screenshot(
-        url_for(live_server, hit, assignment="SHOT-1", worker="SHOTWORKER"), "select", pick_some
+        url_for(live_server, hit, assignment=shot.provider_assignment_id, worker="SHOTWORKER"),
+        "select",
+        pick_some,
+        cookies=shot_cookies,
     )
     assert widths["phone"] <= 390 and widths["desktop"] <= 1280
     screenshot(url_for(live_server, hit), "select-preview")
-    Assignment.objects.filter(provider_assignment_id="SHOT-1").delete()
+    shot.delete()
 
+    mine, cookies = market_worker(hit, RAW_WORKER)
     src = url_for(
-        live_server, hit, assignment="ASSIGN-S1", worker=RAW_WORKER, submit_to=outer.origin
+        live_server,
+        hit,
+        assignment=mine.provider_assignment_id,
+        worker=RAW_WORKER,
+        submit_to=outer.origin,
     )
-    page, frame = open_in_frame(browser, outer, src)
+    page, frame = open_in_frame(browser, outer, src, cookies)
     tasks = frame.locator(".task")
     expect(tasks).to_have_count(len(hit.items))
     token = json.loads(frame.locator("#task-data").text_content())["token"]

@@ -7,7 +7,7 @@ import pytest
 from django.contrib.auth.models import Permission
 
 from hits.models import Assignment, Hit, HitBatch
-from hits.services import assignment_open, hit_batch_launch
+from hits.services import hit_batch_launch, market_accept
 from hits.submissions import assignment_submit
 
 pytestmark = pytest.mark.django_db
@@ -43,7 +43,7 @@ def test_every_hits_admin_page_shows_its_environment(client, admin_user, batches
     client.force_login(admin_user)
     local, live = batches["market"], batches["live"]
     hit = local.hits.first()
-    a = assignment_open(hit, "LAX1", "someone")
+    a = market_accept(hit, "someone")
     pages = {
         "/admin/hits/": ["LIVE", "SANDBOX", "MARKET"],
         "/admin/hits/hitbatch/": ["LIVE", "SANDBOX", "MARKET"],
@@ -137,7 +137,7 @@ def test_live_launch_needs_the_confirmation(client, admin_user, batches, setting
 def test_watch_panel_shows_progress_bars(client, admin_user, batches):
     local = batches["market"]
     hit = local.hits.order_by("number").first()
-    a = assignment_open(hit, "LAW1", "worker-1")
+    a = market_accept(hit, "worker-1")
     assignment_submit(a, [{"item": e["item"], "answer": 0} for e in hit.items])
     client.force_login(admin_user)
     html = client.get(f"/admin/hits/hitbatch/{local.pk}/change/").content.decode()
@@ -154,7 +154,7 @@ def test_reject_action_with_a_templated_message(
 ):
     local = batches["market"]
     hit = local.hits.order_by("number").first()
-    a = assignment_open(hit, "LAW2", "worker-2")
+    a = market_accept(hit, "worker-2")
     assignment_submit(a, [{"item": e["item"], "answer": 1} for e in hit.items])
     client.force_login(admin_user)
     form = client.post("/admin/hits/assignment/", {"action": "reject", "_selected_action": [a.pk]})
@@ -177,8 +177,8 @@ def test_approve_all_submitted_action(
     client, admin_user, batches, django_capture_on_commit_callbacks
 ):
     local = batches["market"]
-    for n, hit in enumerate(local.hits.order_by("number")):
-        a = assignment_open(hit, f"LAW3{n}", "worker-3")
+    for hit in local.hits.order_by("number"):
+        a = market_accept(hit, "worker-3")
         assignment_submit(a, [{"item": e["item"], "answer": 0} for e in hit.items])
     client.force_login(admin_user)
     with django_capture_on_commit_callbacks(execute=True):

@@ -182,3 +182,21 @@ def test_unknown_or_preview_submissions_are_refused(client, open_batch):
     assert r.status_code == 400
     r = client.post("/market/mturk/externalSubmit", {"assignmentId": "LANOPE", "answers": "[]"})
     assert r.status_code == 400
+
+
+def test_a_worker_who_returned_a_hit_may_take_it_again(client, open_batch):
+    batch = open_batch(n=10)
+    hit = batch.hits.get()
+    client.post("/market/me/", {"worker_id": "second-thoughts"})
+    _, first = task_params(client.post(f"/market/hits/{hit.pk}/accept/"))
+    again = client.post(f"/market/hits/{hit.pk}/accept/")
+    assert again.status_code == 409 and b"already worked" in again.content
+    client.post(f"/market/assignments/{first['assignmentId']}/return/")
+    _, second = task_params(client.post(f"/market/hits/{hit.pk}/accept/"))
+    assert second["assignmentId"] != first["assignmentId"]
+    statuses = dict(Assignment.objects.values_list("provider_assignment_id", "status"))
+    assert statuses == {first["assignmentId"]: "Returned", second["assignmentId"]: "Accepted"}
+    page = client.get(f"/task/{hit.pk}/", second)
+    assert page.status_code == 200 and b'id="task-data"' in page.content
+    old = client.get(f"/task/{hit.pk}/", first)
+    assert old.status_code == 410 and b"no longer active" in old.content

@@ -14,9 +14,9 @@ from hits.models import Assignment, Bonus, HitBatch, WorkerExclusion, WorkerNoti
 from hits.providers.base import hit_annotation
 from hits.selectors import hit_batch_stats
 from hits.services import (
+    assignment_approve,
     assignment_block_worker,
     assignment_bonus,
-    assignment_open,
     assignments_reject,
     bonus_pay,
     hit_batch_auto_review,
@@ -27,6 +27,7 @@ from hits.services import (
     hit_batch_repost,
     hit_batch_sync,
     hits_orphans_cleanup,
+    market_accept,
     market_hit_refusal,
 )
 from hits.submissions import assignment_submit
@@ -50,7 +51,8 @@ def answers_for(hit, *, gold_right: bool) -> list[dict]:
 
 
 def submit(hit, raw_worker: str, answers, *, seconds: float = 60) -> Assignment:
-    a = assignment_open(hit, f"LA{raw_worker.upper()}{hit.number}", raw_worker)
+    """The worker takes the HIT through the marketplace's accept and submits ``answers``."""
+    a = market_accept(hit, raw_worker)
     Assignment.objects.filter(pk=a.pk).update(
         accepted_at=timezone.now() - timedelta(seconds=seconds)
     )
@@ -128,6 +130,8 @@ def test_bonus_block_and_messages_on_the_marketplace(local_batch):
     with pytest.raises(ValueError):
         assignment_bonus(a, Decimal("0"), "nothing")
 
+    assert hit_batch_notify(batch, subject="Thanks", message="More soon.") == 0, "not approved"
+    assignment_approve(a)
     assert hit_batch_notify(batch, subject="Thanks", message="More soon.") == 1
     assert WorkerNotice.objects.get().worker == a.worker
 
@@ -202,6 +206,7 @@ def test_mturk_soft_block_keeps_the_worker_out_of_later_batches(
     assert localturk.accept(localturk.browser("ASLOPPY"), later_hit.provider_hit_id).status == 409
     assert localturk.accept(localturk.browser("ACAREFUL"), later_hit.provider_hit_id).status == 200
 
+    assignment_approve(a)
     hit_batch_notify(first, subject="Thanks", message="See you")
     assert list(Notification.objects.values_list("worker__worker_id", flat=True)) == ["ASLOPPY"]
     assignment_bonus(a, Decimal("0.10"), "for the effort")

@@ -4,7 +4,9 @@ import json
 import re
 
 import pytest
+from django.test import Client
 
+from annotation.worker_ids import worker_id_hash
 from hits.models import Assignment
 
 pytestmark = pytest.mark.django_db
@@ -19,14 +21,34 @@ def page_data(response) -> dict:
     return json.loads(m.group(1))
 
 
-def working(client, hit, **extra):
+def accepted(client, hit, worker: str = RAW_WORKER) -> Assignment:
+    """The worker's assignment on the HIT, taken (once) through the marketplace's accept: the
+    only way a marketplace assignment comes to be."""
+    mine = Assignment.objects.filter(hit=hit, worker__id_hash=worker_id_hash(worker)).first()
+    if mine is not None:
+        return mine
+    client.post("/market/me/", {"worker_id": worker})
+    resp = client.post(f"/market/hits/{hit.pk}/accept/")
+    assert resp.status_code == 302 and "/task/" in resp["Location"], resp.content[:300]
+    return Assignment.objects.get(hit=hit, worker__id_hash=worker_id_hash(worker))
+
+
+def working(client, hit, *, worker: str = RAW_WORKER, **extra):
+    """The working page of the worker's accepted assignment, opened with MTurk's parameters
+    (``extra`` overrides them)."""
+    a = accepted(client, hit, worker)
     params = {
-        "assignmentId": "ASSIGN-9",
+        "assignmentId": a.provider_assignment_id,
         "hitId": hit.provider_hit_id,
-        "workerId": RAW_WORKER,
+        "workerId": worker,
         "turkSubmitTo": SANDBOX,
         **extra,
     }
+    return client.get(f"/task/{hit.pk}/", params)
+
+
+def opened(client, hit, **params):
+    """The task page opened with exactly these parameters (no accept first)."""
     return client.get(f"/task/{hit.pk}/", params)
 
 
@@ -54,17 +76,17 @@ def test_working_page_carries_a_token_and_never_the_raw_worker_id(client, shapes
     html = resp.content.decode()
     assert RAW_WORKER not in html and RAW_WORKER.lower() not in html.lower()
     data = page_data(resp)
+    a = Assignment.objects.get()
     assert data["token"] and data["preview"] is False
     assert data["externalSubmit"] == f"{SANDBOX}/mturk/externalSubmit"
-    assert data["assignmentId"] == "ASSIGN-9"
+    assert data["assignmentId"] == a.provider_assignment_id
     assert not re.findall(r"<fieldset[^>]*disabled", html)
     assert "Keyboard" in html and "<kbd>" in html
     assert '<script src="/static/tasks/task.js"' in html
     # every asset comes from this site
     for url in re.findall(r'(?:src|href)="([^"]+)"', html):
         assert url.startswith(("/", "#")), url
-    a = Assignment.objects.get()
-    assert a.provider_assignment_id == "ASSIGN-9" and a.status == "Accepted"
+    assert a.status == "Accepted"
     assert RAW_WORKER not in a.worker.id_hash
 
 
@@ -93,7 +115,8 @@ def test_task_pages_may_be_framed_by_mturk_and_configured_origins_only(
 
 def test_hit_id_must_match_the_provider_hit(client, shapes, td):
     hit = td.make_hit(shapes, "verify")
-    assert working(client, hit, hitId="SOMEONE-ELSES").status_code == 400
+    link = {"assignmentId": "ASSIGN-9", "workerId": RAW_WORKER, "turkSubmitTo": SANDBOX}
+    assert opened(client, hit, hitId="SOMEONE-ELSES", **link).status_code == 400
     assert client.get(f"/task/{hit.pk}/").status_code == 400
     assert client.get("/task/99999/").status_code == 404
     assert not Assignment.objects.exists()
@@ -112,7 +135,9 @@ def test_submit_target_must_be_mturk_this_site_or_an_allowed_origin(client, shap
 
 def test_working_page_needs_a_worker_id(client, shapes, td):
     hit = td.make_hit(shapes, "verify")
-    assert working(client, hit, workerId="").status_code == 400
+    link = {"assignmentId": "ASSIGN-9", "hitId": hit.provider_hit_id, "turkSubmitTo": SANDBOX}
+    assert opened(client, hit, workerId="", **link).status_code == 400
+    assert opened(client, hit, **link).status_code == 400
     assert not Assignment.objects.exists()
 
 
@@ -148,7 +173,7 @@ def test_complementary_candidates_survive_a_reload_and_differ_between_assignment
     for item, value in first:
         per_item.setdefault(item, []).append(int(value))
     assert len(per_item) == 10 and all(len(set(v)) == 4 for v in per_item.values())
-    other = shown(working(client, hit, assignmentId="ASSIGN-10", workerId="ANOTHER"))
+    other = shown(working(Client(), hit, worker="ANOTHER"))
     assert other != first
 
 

@@ -9,6 +9,7 @@ from django.core import signing
 from django.utils import timezone
 
 from annotation.models import Vote, Worker
+from annotation.worker_ids import worker_id_hash
 from hits.models import Assignment
 from hits.submissions import assignment_submit
 from hits.task_tokens import SALT
@@ -24,19 +25,24 @@ def page_data(response) -> dict:
     return json.loads(m.group(1))
 
 
-def accept(client, hit, *, assignment_id="ASSIGN-1", worker_id="WORKER-RAW-1"):
-    """Open the working page like MTurk does; return (assignment, token)."""
+def accept(client, hit, *, worker_id="WORKER-RAW-1"):
+    """Take the HIT through the marketplace's accept (the only way a marketplace assignment
+    comes to be), then open its working page; return (assignment, token)."""
+    client.post("/market/me/", {"worker_id": worker_id})
+    taken = client.post(f"/market/hits/{hit.pk}/accept/")
+    assert taken.status_code == 302, taken.content[:300]
+    a = Assignment.objects.get(hit=hit, worker__id_hash=worker_id_hash(worker_id))
     resp = client.get(
         f"/task/{hit.pk}/",
         {
-            "assignmentId": assignment_id,
+            "assignmentId": a.provider_assignment_id,
             "hitId": hit.provider_hit_id,
             "workerId": worker_id,
             "turkSubmitTo": SANDBOX,
         },
     )
     assert resp.status_code == 200, resp.content[:300]
-    return Assignment.objects.get(provider_assignment_id=assignment_id), page_data(resp)["token"]
+    return a, page_data(resp)["token"]
 
 
 def submit(client, hit, token, answers, *, form=False):
@@ -103,7 +109,7 @@ def test_complementary_votes_keep_the_candidates_shown(client, shapes, td):
 def test_verify_and_review_votes_record_the_labels_shown(client, shapes, td):
     for kind in ("verify", "review"):
         hit = td.make_hit(shapes, kind, provider_hit_id=f"P-{kind}")
-        assignment, token = accept(client, hit, assignment_id=f"A-{kind}")
+        assignment, token = accept(client, hit)
         submit(client, hit, token, td.valid_answers(hit, assignment, pick=1))
         votes = {v.item_id: v for v in Vote.objects.filter(assignment=assignment)}
         for entry in hit.items:
@@ -241,7 +247,11 @@ def test_page_says_time_is_up_once_the_assignment_ran_out(client, shapes, td):
     )
     resp = client.get(
         f"/task/{hit.pk}/",
-        {"assignmentId": "ASSIGN-1", "hitId": hit.provider_hit_id, "workerId": "WORKER-RAW-1"},
+        {
+            "assignmentId": assignment.provider_assignment_id,
+            "hitId": hit.provider_hit_id,
+            "workerId": "WORKER-RAW-1",
+        },
     )
     assert resp.status_code == 410 and b"Time is up" in resp.content
     assert b"task-data" not in resp.content
@@ -285,11 +295,16 @@ def test_mismatched_worker_is_refused(client, shapes, td):
     answers = td.valid_answers(hit, assignment)
     resp = client.get(
         f"/task/{hit.pk}/",
-        {"assignmentId": "ASSIGN-1", "hitId": hit.provider_hit_id, "workerId": "WORKER-RAW-2"},
+        {
+            "assignmentId": assignment.provider_assignment_id,
+            "hitId": hit.provider_hit_id,
+            "workerId": "WORKER-RAW-2",
+        },
     )
     assert resp.status_code == 403
     assert b"task-data" not in resp.content
-    other_hash = Worker.objects.exclude(pk=assignment.worker_id).get().id_hash
+    assert Worker.objects.count() == 1, "a refused link creates no worker"
+    other_hash = worker_id_hash("WORKER-RAW-2")
     token_for_other = signing.dumps(
         {"a": assignment.pk, "h": hit.pk, "w": other_hash, "e": 2**40}, salt=SALT, compress=True
     )
