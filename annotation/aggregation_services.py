@@ -14,6 +14,8 @@ How each kind becomes labels (stored in :class:`~annotation.models.AggregatedLab
   ``dawid_skene``, ``one_coin``, ``mace``, ``gold_weighted`` (items with ``gold_label``),
   ``consensus`` (k of n; stored under :func:`~annotation.aggregation.consensus_method_name`,
   e.g. ``consensus_3of5``, or ``consensus_3ofany`` without n) and ``strict`` (unanimous).
+* **label** — each vote's answer is the class the worker picked; the same methods as review
+  (default ``dawid_skene`` and ``majority``).
 * **verify** — ``verify_majority`` and ``verify_strict``: label = the shown label when the item's
   status is clean, -1 when noisy or ambiguous; confidence = share of "correct" votes. An item
   verified under several shown labels is judged on its most frequent one.
@@ -24,8 +26,8 @@ How each kind becomes labels (stored in :class:`~annotation.models.AggregatedLab
 * **select** — ``select_share``: label = the group's label (``shown_label``) when at least
   ``threshold`` of the workers who saw the image selected it, else -1; confidence = that share.
 
-Items without votes of the kind get no row. ``probs`` holds the K class probabilities for review
-and complementary labels and is null for verify and select (their shares are not class
+Items without votes of the kind get no row. ``probs`` holds the K class probabilities for review,
+label and complementary labels and is null for verify and select (their shares are not class
 probabilities).
 """
 
@@ -56,12 +58,14 @@ METHODS_BY_KIND: dict[str, tuple[str, ...]] = {
     TaskKind.VERIFY: ("verify_majority", "verify_strict"),
     TaskKind.COMPLEMENTARY: ("complementary",),
     TaskKind.SELECT: ("select_share",),
+    TaskKind.LABEL: agg.CATEGORICAL_METHODS,
 }
 DEFAULT_METHODS: dict[str, tuple[str, ...]] = {
     TaskKind.REVIEW: ("majority", "dawid_skene", "consensus"),
     TaskKind.VERIFY: ("verify_majority", "verify_strict"),
     TaskKind.COMPLEMENTARY: ("complementary",),
     TaskKind.SELECT: ("select_share",),
+    TaskKind.LABEL: ("dawid_skene", "majority"),
 }
 
 
@@ -227,6 +231,28 @@ def review_vote_table(
     return table, np.flatnonzero(counts > 0), counts
 
 
+def label_vote_table(
+    items: ItemIndex, dataset: Dataset
+) -> tuple[agg.VoteTable, np.ndarray, np.ndarray]:
+    """Label (classify) votes: the answer is the class; votes outside 0..K-1 are left out."""
+    it, wk, lb, all_items = array("q"), array("q"), array("q"), array("q")
+    k = dataset.num_classes
+    for item_id, worker_id, answer in _vote_columns(dataset, TaskKind.LABEL):
+        all_items.append(item_id)
+        if 0 <= answer < k:
+            it.append(item_id)
+            wk.append(worker_id)
+            lb.append(answer)
+    n = items.ids.size
+    counts = np.bincount(items.positions(np.asarray(all_items, dtype=np.int64)), minlength=n)
+    workers, m = _compact(wk)
+    table = agg.VoteTable.from_arrays(
+        items.positions(np.asarray(it, dtype=np.int64)), workers,
+        np.asarray(lb, dtype=np.int64), num_items=n, num_workers=m,
+    )  # fmt: skip
+    return table, np.flatnonzero(counts > 0), counts
+
+
 def _aggregate_review(
     items: ItemIndex, dataset: Dataset, methods: list[str], opts: AggregationOptions, notes: list
 ) -> tuple[list[_Result], np.ndarray, np.ndarray, int]:
@@ -236,6 +262,26 @@ def _aggregate_review(
             f"dataset {dataset.name}: its review votes all answer 'neither' or lack a label; "
             "there is no class to aggregate"
         )
+    return _categorical(items, dataset, methods, opts, table), voted, counts, int(counts.sum())
+
+
+def _aggregate_label(
+    items: ItemIndex, dataset: Dataset, methods: list[str], opts: AggregationOptions, notes: list
+) -> tuple[list[_Result], np.ndarray, np.ndarray, int]:
+    table, voted, counts = label_vote_table(items, dataset)
+    if table.num_votes == 0:
+        raise AggregationError(f"dataset {dataset.name}: no label vote names one of its classes")
+    return _categorical(items, dataset, methods, opts, table), voted, counts, int(counts.sum())
+
+
+def _categorical(
+    items: ItemIndex,
+    dataset: Dataset,
+    methods: list[str],
+    opts: AggregationOptions,
+    table: agg.VoteTable,
+) -> list[_Result]:
+    """Run the class-vote methods (majority, Dawid–Skene, ...) on one table."""
     gold_items = np.flatnonzero(items.gold >= 0)
     results = []
     for method in methods:
@@ -254,7 +300,7 @@ def _aggregate_review(
             raise AggregationError(f"dataset {dataset.name}, method {method}: {exc}") from None
         name = out.method if method == "consensus" else method
         results.append(_Result(name, out.labels, out.confidence, out.probs))
-    return results, voted, counts, int(counts.sum())
+    return results
 
 
 def _aggregate_verify(
@@ -374,6 +420,7 @@ _BY_KIND = {
     TaskKind.VERIFY: _aggregate_verify,
     TaskKind.COMPLEMENTARY: _aggregate_complementary,
     TaskKind.SELECT: _aggregate_select,
+    TaskKind.LABEL: _aggregate_label,
 }
 
 
@@ -396,6 +443,14 @@ def aggregation_methods_check(kind: str, methods: Iterable[str] | None) -> list[
     return chosen
 
 
+def _aggregation_check(dataset: Dataset, kind: str, methods: Iterable[str] | None) -> list[str]:
+    """The methods to run, once the kind, the methods and the votes are known to be there."""
+    chosen = aggregation_methods_check(kind, methods)
+    if not Vote.objects.counted().filter(item__dataset=dataset, kind=kind).exists():
+        raise AggregationError(f"dataset {dataset.name} has no {kind} votes to aggregate")
+    return chosen
+
+
 def dataset_aggregate(
     dataset: Dataset,
     *,
@@ -410,11 +465,9 @@ def dataset_aggregate(
         AggregationError: an unknown kind or method, no votes of the kind, or a method that
             cannot run on these votes (e.g. ``gold_weighted`` without gold items).
     """
-    chosen = aggregation_methods_check(kind, methods)
+    chosen = _aggregation_check(dataset, kind, methods)
     opts = options or AggregationOptions()
     report = progress or (lambda fraction, note: None)
-    if not Vote.objects.counted().filter(item__dataset=dataset, kind=kind).exists():
-        raise AggregationError(f"dataset {dataset.name} has no {kind} votes to aggregate")
     report(0.0, "reading votes")
     items = item_index(dataset)
     notes: list[str] = []
@@ -444,9 +497,7 @@ def aggregation_run_start(
     options: AggregationOptions | None = None,
 ) -> AggregationRun:
     """Record a queued run and enqueue it once the transaction commits."""
-    chosen = aggregation_methods_check(kind, methods)
-    if not Vote.objects.counted().filter(item__dataset=dataset, kind=kind).exists():
-        raise AggregationError(f"dataset {dataset.name} has no {kind} votes to aggregate")
+    chosen = _aggregation_check(dataset, kind, methods)
     run = AggregationRun.objects.create(
         dataset=dataset,
         kind=kind,

@@ -164,7 +164,6 @@ class DatasetViewSet(
     @extend_schema(
         parameters=[
             OpenApiParameter("format", str, enum=list(EXPORT_FORMATS), required=True),
-            OpenApiParameter("float32", bool),
             OpenApiParameter("hash", str, enum=["hmac", "sha1"]),
         ],
         responses={(200, "application/octet-stream"): bytes},
@@ -180,8 +179,6 @@ class DatasetViewSet(
                 status=status.HTTP_400_BAD_REQUEST,
             )
         options: dict = {}
-        if fmt == "label-errors":
-            options["float32"] = request.query_params.get("float32") in ("1", "true")
         if fmt == "worker-ids":
             options["hash"] = request.query_params.get("hash", "hmac")
         tmp = Path(tempfile.mkdtemp(prefix="export-"))

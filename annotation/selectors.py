@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from django.db.models import Count, Q, QuerySet
 
+from .aggregation_services import DEFAULT_METHODS
 from .models import AggregatedLabel, Dataset, Item, TaskKind, Vote
 
 
@@ -60,9 +61,9 @@ def dataset_labels(dataset: Dataset) -> DatasetLabels:
     latest = (
         AggregatedLabel.objects.filter(item__dataset=dataset, label__gte=0)
         .order_by("item_id", "created_at", "id")
-        .values_list("item_id", "kind", "label", "probs")
+        .values_list("item_id", "kind", "method", "label", "probs")
     )
-    for item_id, kind, label, p in latest.iterator(chunk_size=2000):
+    for item_id, kind, _method, label, p in _preferred(latest.iterator(chunk_size=2000)):
         i = pos[item_id]
         is_direct = kind != TaskKind.COMPLEMENTARY
         (aggregated if is_direct else complementary)[i] = label
@@ -70,6 +71,20 @@ def dataset_labels(dataset: Dataset) -> DatasetLabels:
             probs[i] = p
         direct[i] |= is_direct
     return DatasetLabels(ids, given, current, aggregated, complementary, probs)
+
+
+def _preferred(rows) -> list[tuple]:
+    """One row per (item, kind): the kind's preferred method (first in its default list, e.g.
+    Dawid-Skene before majority for class labels), the newest among equals; returned in the
+    rows' own (time) order, so per item the newest kind comes last."""
+    best: dict[tuple[int, str], tuple[int, int, tuple]] = {}
+    for seq, row in enumerate(rows):
+        ranks = DEFAULT_METHODS.get(row[1], ())
+        rank = ranks.index(row[2]) if row[2] in ranks else len(ranks)
+        key = (row[0], row[1])
+        if key not in best or rank <= best[key][0]:
+            best[key] = (rank, seq, row)
+    return [row for _, _, row in sorted(best.values(), key=lambda v: v[1])]
 
 
 def dataset_counts(dataset: Dataset) -> dict[str, int]:

@@ -243,24 +243,35 @@ def one_coin(
         log_off = np.log((1.0 - acc) / (k - 1))
         bonus = (np.log(acc) - log_off)[votes.worker]
         post, ll = _two_part_estep(votes, pi, log_off[votes.worker], bonus)
-        ll /= votes.num_votes
-        post[unvoted] = 0.0
-        if abs(ll - prev) < tol:
-            converged = True
+        converged, prev = _step_end(post, ll, votes, unvoted, prev, tol)
+        if converged:
             break
-        prev = ll
-    post[unvoted] = 1.0 / k
-    labels = np.argmax(post, axis=1).astype(np.int64)
-    labels[unvoted] = -1
     return _finish(
         post,
-        labels,
+        _settle(post, unvoted, k),
         "one_coin",
         n_iter=it,
         converged=converged,
         class_prior=pi,
         worker_accuracy=acc,
     )
+
+
+def _step_end(post, ll: float, votes: VoteTable, unvoted, prev: float, tol: float):
+    """End of one EM step of the one-coin models: whether the mean per-vote log-likelihood
+    moved by less than ``tol``, and that likelihood (items without votes are kept out of the
+    next M-step)."""
+    ll /= votes.num_votes
+    post[unvoted] = 0.0
+    return abs(ll - prev) < tol, ll
+
+
+def _settle(post, unvoted, k: int):
+    """Final labels: items without votes get a uniform posterior and label -1."""
+    post[unvoted] = 1.0 / k
+    labels = np.argmax(post, axis=1).astype(np.int64)
+    labels[unvoted] = -1
+    return labels
 
 
 def mace(
@@ -329,18 +340,12 @@ def mace(
         spam_l = (1.0 - th) * xi.reshape(-1)[wl]
         base = np.log(spam_l)
         post, ll = _two_part_estep(votes, class_prior, base, np.log(th + spam_l) - base)
-        ll /= votes.num_votes
-        post[unvoted] = 0.0
-        if abs(ll - prev) < tol:
-            converged = True
+        converged, prev = _step_end(post, ll, votes, unvoted, prev, tol)
+        if converged:
             break
-        prev = ll
-    post[unvoted] = 1.0 / k
-    labels = np.argmax(post, axis=1).astype(np.int64)
-    labels[unvoted] = -1
     return _finish(
         post,
-        labels,
+        _settle(post, unvoted, k),
         "mace",
         n_iter=it,
         converged=converged,

@@ -23,14 +23,7 @@ from hits.exceptions import ProviderError
 from hits.models import Assignment, Hit, HitBatch
 from hits.submissions import stored_answers
 
-from .base import (
-    CrowdProvider,
-    NotifyFailure,
-    ProviderAssignment,
-    ProviderHit,
-    hit_annotation,
-    hit_token,
-)
+from . import base
 
 DONE = [Assignment.Status.SUBMITTED, Assignment.Status.APPROVED, Assignment.Status.REJECTED]
 
@@ -64,7 +57,7 @@ def _status_now(assignment: Assignment, batch: HitBatch, now: datetime) -> str:
     return assignment.status
 
 
-class MarketProvider(CrowdProvider):
+class MarketProvider(base.CrowdProvider):
     name = "market"
     environment = "market"
 
@@ -74,7 +67,7 @@ class MarketProvider(CrowdProvider):
     def ensure_hit_type(self, batch: HitBatch) -> str:
         return ""
 
-    def _record(self, hit: Hit, now: datetime | None = None) -> ProviderHit:
+    def _record(self, hit: Hit, now: datetime | None = None) -> base.ProviderHit:
         now = now or timezone.now()
         pending, completed = hit_counts(hit, now)
         expired = hit.expires_at is not None and hit.expires_at <= now
@@ -87,26 +80,26 @@ class MarketProvider(CrowdProvider):
             status = Hit.Status.UNASSIGNABLE
         else:
             status = Hit.Status.REVIEWABLE
-        return ProviderHit(
-            hit_id=hit.provider_hit_id or market_hit_id(hit_token(hit.batch, hit.number)),
+        return base.ProviderHit(
+            hit_id=hit.provider_hit_id or market_hit_id(base.hit_token(hit.batch, hit.number)),
             status=status,
             max_assignments=hit.max_assignments,
             expires_at=hit.expires_at,
-            annotation=hit_annotation(hit.batch, hit.number),
+            annotation=base.hit_annotation(hit.batch, hit.number),
             pending=pending,
             available=available,
             completed=completed,
         )
 
-    def create_hit(self, batch: HitBatch, hit: Hit) -> ProviderHit:
+    def create_hit(self, batch: HitBatch, hit: Hit) -> base.ProviderHit:
         now = timezone.now()
         expires = hit.expires_at or now + timedelta(seconds=batch.lifetime_seconds)
-        return ProviderHit(
-            hit_id=market_hit_id(hit_token(batch, hit.number)),
+        return base.ProviderHit(
+            hit_id=market_hit_id(base.hit_token(batch, hit.number)),
             status=Hit.Status.ASSIGNABLE,
             max_assignments=hit.max_assignments,
             expires_at=expires,
-            annotation=hit_annotation(batch, hit.number),
+            annotation=base.hit_annotation(batch, hit.number),
             available=hit.max_assignments,
         )
 
@@ -115,18 +108,18 @@ class MarketProvider(CrowdProvider):
             raise ProviderError(f"HIT {hit.number} of {hit.batch} is not published")
         return hit
 
-    def get_hit(self, hit: Hit) -> ProviderHit:
+    def get_hit(self, hit: Hit) -> base.ProviderHit:
         return self._record(self._published(hit))
 
-    def list_hits(self) -> Iterator[ProviderHit]:
+    def list_hits(self) -> Iterator[base.ProviderHit]:
         hits = Hit.objects.filter(batch__provider="market").exclude(provider_hit_id="")
         for hit in hits.select_related("batch").iterator():
             yield self._record(hit)
 
     @staticmethod
-    def _assignment(a: Assignment, hit: Hit, now: datetime) -> ProviderAssignment:
+    def _assignment(a: Assignment, hit: Hit, now: datetime) -> base.ProviderAssignment:
         delay = timedelta(seconds=hit.batch.auto_approval_delay_seconds)
-        return ProviderAssignment(
+        return base.ProviderAssignment(
             assignment_id=a.provider_assignment_id,
             hit_id=hit.provider_hit_id,
             status=_status_now(a, hit.batch, now),
@@ -137,7 +130,7 @@ class MarketProvider(CrowdProvider):
             answer_fields={"answers": json.dumps(stored_answers(a))},
         )
 
-    def list_assignments(self, hit: Hit) -> list[ProviderAssignment]:
+    def list_assignments(self, hit: Hit) -> list[base.ProviderAssignment]:
         self._published(hit)
         now = timezone.now()
         return [
@@ -145,7 +138,7 @@ class MarketProvider(CrowdProvider):
             for a in hit.assignments.filter(status__in=DONE).order_by("id")
         ]
 
-    def get_assignment(self, assignment_id: str) -> ProviderAssignment | None:
+    def get_assignment(self, assignment_id: str) -> base.ProviderAssignment | None:
         # Our marketplace hands out every assignment itself: its rows are its records.
         a = (
             Assignment.objects.select_related("hit__batch")
@@ -199,7 +192,7 @@ class MarketProvider(CrowdProvider):
 
     def notify(
         self, assignments: Iterable[Assignment], subject: str, message: str
-    ) -> list[NotifyFailure]:
+    ) -> list[base.NotifyFailure]:
         # Delivered through the WorkerNotice rows the review service writes.
         return []
 
