@@ -211,7 +211,7 @@ def dataset_dashboard(
         gold_acc, agree = quality.gold_accuracy, quality.agreement
         if invert:  # a complementary pick is right when it is NOT the label
             gold_acc, agree = 1.0 - gold_acc, 1.0 - agree
-        hashes = _worker_hashes(worker_ids)
+        hashes, anonymous = _worker_hashes(worker_ids)
         dash.workers = [
             WorkerRow(
                 worker=hashes[int(worker_ids[j])][:HASH_PREFIX],
@@ -226,6 +226,8 @@ def dataset_dashboard(
                 one_answer=bool(quality.one_answer[j]),
             )
             for j in range(m)
+            # An imported release's pooled votes are nobody's in particular: no worker row.
+            if int(worker_ids[j]) not in anonymous
         ]
         dash.workers = worker_rows_sorted(dash.workers, dash.sort, dash.order)
     dash.hits_chart = histogram(
@@ -235,10 +237,19 @@ def dataset_dashboard(
     return dash
 
 
-def _worker_hashes(worker_ids: np.ndarray) -> dict[int, str]:
+def _worker_hashes(worker_ids: np.ndarray) -> tuple[dict[int, str], set[int]]:
+    """Each worker's keyed hash, and which of them are an imported release's anonymous pool."""
     from .models import Worker
 
-    return dict(Worker.objects.filter(pk__in=worker_ids.tolist()).values_list("id", "id_hash"))
+    rows = Worker.objects.filter(pk__in=worker_ids.tolist()).values_list(
+        "id", "id_hash", "provider"
+    )
+    hashes, anonymous = {}, set()
+    for pk, id_hash, provider in rows:
+        hashes[pk] = id_hash
+        if provider == Worker.Provider.IMPORTED:
+            anonymous.add(pk)
+    return hashes, anonymous
 
 
 def _stored_or_majority(

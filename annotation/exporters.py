@@ -1,17 +1,17 @@
-"""Writers for the published formats: CLImage pickle, label-errors arrays, votes CSV, worker ids."""
+"""Writers for the published formats: CLImage pickle, label-errors release (label_errors.py),
+votes CSV, worker ids."""
 
 from __future__ import annotations
 
 import csv
-import json
 import os
 import pickle
 import tempfile
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from django.db.models import F
 from PIL import Image
 
 from .exceptions import ExportError
@@ -20,6 +20,7 @@ from .selectors import dataset_labels
 
 Progress = Callable[[int, int], None]
 EXPORT_FORMATS = ("climage", "label-errors", "votes-csv", "worker-ids")
+CLIMAGE_LABELS = ("auto", "given", "aggregated")
 UINT16_MISSING = np.iinfo(np.uint16).max
 REVIEW_KEYS = {0: "given", 1: "guessed", 2: "both", 3: "neither"}
 
@@ -46,38 +47,53 @@ def _load_rgb(item: Item) -> np.ndarray:
         return np.asarray(im.convert("RGB"), dtype=np.uint8)
 
 
-def export_climage(dataset: Dataset, output: Path, *, progress: Progress | None = None) -> Path:
-    """``pickle.load`` gives {names, images (N,H,W,3) uint8, ord_labels, cl_labels}."""
+def _climage_labels(dataset: Dataset, mode: str) -> list[int]:
+    labels = dataset_labels(dataset)
+    if mode == "auto":
+        chosen = labels.export
+    elif mode == "given":
+        chosen = labels.given
+    elif mode == "aggregated":
+        chosen = np.where(labels.aggregated >= 0, labels.aggregated, labels.complementary)
+    else:
+        raise ExportError(f"--labels must be one of {', '.join(CLIMAGE_LABELS)}, not {mode!r}")
+    return [int(x) for x in chosen]
+
+
+def export_climage(
+    dataset: Dataset, output: Path, *, labels: str = "auto", progress: Progress | None = None
+) -> Path:
+    """The CLImage release layout: ``pickle.load`` gives {names (one file name per image),
+    images (one H x W x 3 uint8 array per image), ord_labels, cl_labels}.
+
+    ``labels``: ``auto`` (aggregated class label, else the current label after review
+    corrections, else the given one, else the complementary posterior), ``given``, or
+    ``aggregated`` (-1 where an item has none); -1 marks an item without a label.
+    """
     items = list(Item.objects.filter(dataset=dataset).order_by("index"))
     if not items:
         raise ExportError(f"dataset {dataset.name} has no items")
-    sizes = {(it.height, it.width) for it in items}
-    if len(sizes) != 1:
-        raise ExportError(
-            f"dataset {dataset.name}: the CLImage format needs one image size, "
-            f"found {sorted(sizes)[:4]}"
-        )
-    h, w = sizes.pop()
-    images = np.empty((len(items), h, w, 3), dtype=np.uint8)
+    ord_labels = _climage_labels(dataset, labels)
+    images = []
     for i, item in enumerate(items):
-        images[i] = _load_rgb(item)
+        images.append(_load_rgb(item))
         if progress and (i + 1) % 1000 == 0:
             progress(i + 1, len(items))
-    labels = dataset_labels(dataset)
-    pos = {item_id: i for i, item_id in enumerate(labels.item_ids.tolist())}
+    pos = {item.pk: i for i, item in enumerate(items)}
     cl_labels: list[list[int]] = [[] for _ in items]
+    # Imported votes (no submission time) first, in the order they were in the release.
     votes = (
         Vote.objects.counted()
         .filter(item__dataset=dataset, kind="complementary")
-        .order_by("submitted_at", "id")
+        .order_by(F("submitted_at").asc(nulls_first=True), "id")
         .values_list("item_id", "answer")
     )
     for item_id, answer in votes.iterator(chunk_size=5000):
         cl_labels[pos[item_id]].append(int(answer))
     payload = {
-        "names": list(dataset.class_names),
+        "names": [item.name for item in items],
         "images": images,
-        "ord_labels": [int(x) for x in labels.export],
+        "ord_labels": ord_labels,
         "cl_labels": cl_labels,
     }
 
@@ -91,72 +107,6 @@ def export_climage(dataset: Dataset, output: Path, *, progress: Progress | None 
     return output
 
 
-def export_label_errors(dataset: Dataset, output: Path, *, float32: bool = False) -> Path:
-    """A folder in the label-errors release layout.
-
-    ``original_labels.npy`` and ``aggregated_labels.npy`` are uint16 (N,) with 65535 where an
-    item has no label; ``pred_probs.npy`` is float16 (N, K) (float32 on request): the stored
-    aggregation probabilities, else one-hot of the exported label, else uniform.
-    """
-    labels = dataset_labels(dataset)
-    n, k = len(labels.item_ids), dataset.num_classes
-    if n == 0:
-        raise ExportError(f"dataset {dataset.name} has no items")
-    probs = labels.probs.copy()
-    missing = np.isnan(probs).any(axis=1)
-    exported = labels.export
-    onehot = missing & (exported >= 0)
-    probs[missing] = 1.0 / k
-    probs[onehot] = 0.0
-    probs[np.flatnonzero(onehot), exported[onehot]] = 1.0
-
-    def u16(a: np.ndarray) -> np.ndarray:
-        return np.where(a >= 0, a, UINT16_MISSING).astype(np.uint16)
-
-    names = dataset.class_names
-    idx_of = {item_id: i for i, item_id in enumerate(labels.item_ids.tolist())}
-    per_item: dict[int, Counter] = {}
-    guessed: dict[int, Counter] = {}
-    for item_id, answer, sugg in (
-        Vote.objects.counted()
-        .filter(item__dataset=dataset, kind="review")
-        .values_list("item_id", "answer", "suggested_label")
-        .iterator(chunk_size=5000)
-    ):
-        per_item.setdefault(item_id, Counter())[REVIEW_KEYS.get(answer, "neither")] += 1
-        guessed.setdefault(item_id, Counter())[sugg] += 1
-    records = []
-    for item_id in sorted(per_item, key=idx_of.__getitem__):
-        i = idx_of[item_id]
-        g = int(labels.given[i])
-        s = guessed[item_id].most_common(1)[0][0]
-        counts = {
-            key: per_item[item_id].get(key, 0) for key in ("given", "guessed", "both", "neither")
-        }
-        records.append(
-            {
-                "id": i,
-                # The release links its own image host; ours are served to staff only.
-                "url": "",
-                "given_original_label": g,
-                "given_original_label_name": names[g] if g >= 0 else None,
-                "our_guessed_label": s,
-                "our_guessed_label_name": names[s] if s is not None and 0 <= s < k else None,
-                "mturk": counts,
-            }
-        )
-
-    output.mkdir(parents=True, exist_ok=True)
-    for fname, arr in (
-        ("original_labels.npy", u16(labels.given)),
-        ("aggregated_labels.npy", u16(exported)),
-        ("pred_probs.npy", probs.astype(np.float32 if float32 else np.float16)),
-    ):
-        _atomic_write(output / fname, lambda tmp, arr=arr: _save_npy(tmp, arr))
-    _atomic_write(output / "mturk.json", lambda tmp: tmp.write_text(json.dumps(records, indent=2)))
-    return output
-
-
 VOTE_COLUMNS = [
     "task", "worker", "label", "kind", "candidates", "shown_label", "suggested_label",
     "assignment", "source", "is_gold", "duration_ms", "created_at", "submitted_at",
@@ -164,7 +114,9 @@ VOTE_COLUMNS = [
 
 
 def export_votes_csv(dataset: Dataset, output: Path) -> Path:
-    """One row per vote in crowd-kit's long format (task, worker, label) plus context columns."""
+    """One row per vote in crowd-kit's long format: ``task`` (item index), ``worker`` (keyed
+    hash), ``label`` (the answer) first, so crowd-kit and cleanlab read it as is; the context
+    columns follow."""
     qs = (
         Vote.objects.filter(item__dataset=dataset)
         .order_by("id")
@@ -243,9 +195,17 @@ def dataset_export(
     """Write ``dataset`` in format ``fmt`` to ``output``; the one door for command, admin, API."""
     output = Path(output)
     if fmt == "climage":
-        return export_climage(dataset, output, progress=progress)
+        return export_climage(dataset, output, progress=progress, **options)
     if fmt == "label-errors":
-        return export_label_errors(dataset, output, **options)
+        from .label_errors import label_errors_export
+
+        return label_errors_export(
+            dataset,
+            output,
+            prefix=options.get("prefix") or dataset.name,
+            pred_probs=options.get("pred_probs"),
+            progress=options.get("say"),
+        )
     if fmt == "votes-csv":
         return export_votes_csv(dataset, output)
     if fmt == "worker-ids":

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .class_presets import CLASS_PRESETS, class_preset
 from .exceptions import DatasetImportError
 from .import_guard import check_bytes, check_file_size, check_items, path_inside
 from .safe_pickle import safe_load
@@ -80,8 +81,86 @@ def _check_image_array(images: np.ndarray, source: str) -> np.ndarray:
     return images
 
 
-def parse_climage(path: Path) -> ParsedDataset:
-    """The CLImage pickle: names, images (N x H x W x 3 uint8), ord_labels, cl_labels."""
+CLIMAGE_KEYS = ("names", "images", "ord_labels", "cl_labels")
+# Item.name holds a release's file name.
+MAX_NAME_LENGTH = 255
+
+
+def _climage_images(raw: object, source: str) -> list[np.ndarray]:
+    """One H x W x 3 uint8 array per image, from a list of them or one N x H x W x 3 array."""
+    if isinstance(raw, np.ndarray):
+        images = _check_image_array(raw, source)
+        if images.shape[-1] != 3:
+            raise DatasetImportError(
+                f"{source}: images must have shape N x H x W x 3, got {raw.shape}"
+            )
+        return list(images)
+    if not isinstance(raw, list | tuple):
+        raise DatasetImportError(
+            f"{source}: images must be a list of H x W x 3 uint8 arrays or one N x H x W x 3 "
+            f"array, got {type(raw).__name__}"
+        )
+    check_items(source, len(raw))
+    out = []
+    for i, a in enumerate(raw):
+        if not isinstance(a, np.ndarray):
+            raise DatasetImportError(
+                f"{source}: images[{i}] is a {type(a).__name__}, not a numpy array"
+            )
+        if a.dtype != np.uint8:
+            raise DatasetImportError(f"{source}: images[{i}] has dtype {a.dtype}, not uint8")
+        if a.ndim != 3 or a.shape[-1] != 3 or 0 in a.shape:
+            raise DatasetImportError(
+                f"{source}: images[{i}] must have shape H x W x 3, got {a.shape}"
+            )
+        out.append(a)
+    return out
+
+
+def _climage_file_names(names: object, n: int, source: str) -> list[str]:
+    if not isinstance(names, list | tuple):
+        raise DatasetImportError(
+            f"{source}: names must be the list of the images' file names, got "
+            f"{type(names).__name__}"
+        )
+    if len(names) != n:
+        raise DatasetImportError(
+            f"{source}: names has {len(names)} entries but images has {n}; in a CLImage release "
+            "names holds one file name per image (the class names come from --classes)"
+        )
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if not isinstance(name, str) or not name.strip():
+            raise DatasetImportError(f"{source}: names[{i}] {name!r:.80} is not a file name")
+        if len(name) > MAX_NAME_LENGTH:
+            raise DatasetImportError(
+                f"{source}: names[{i}] is {len(name)} characters long, over {MAX_NAME_LENGTH}"
+            )
+        if name in seen:
+            raise DatasetImportError(
+                f"{source}: names[{i}] {name!r} repeats names[{seen[name]}]; file names must be "
+                "unique"
+            )
+        seen[name] = i
+    return list(names)
+
+
+def _label_list(value: object, n: int, key: str, source: str) -> list | tuple | np.ndarray:
+    if not isinstance(value, list | tuple | np.ndarray):
+        what = "integers" if key == "ord_labels" else "lists"
+        raise DatasetImportError(f"{source}: {key} must be a list of {what}")
+    if len(value) != n:
+        raise DatasetImportError(f"{source}: {key} has {len(value)} entries but images has {n}")
+    return value
+
+
+def parse_climage(path: Path, class_names: list[str] | None = None) -> ParsedDataset:
+    """A CLImage release pickle: ``names`` (one file name per image), ``images`` (a list of
+    H x W x 3 uint8 arrays, or one N x H x W x 3 array), ``ord_labels``, ``cl_labels``.
+
+    The pickle does not carry the class names; ``class_names`` gives them, and without them
+    the file is checked and then refused.
+    """
     source = str(path)
     check_file_size(path)
     try:
@@ -91,34 +170,25 @@ def parse_climage(path: Path) -> ParsedDataset:
         raise DatasetImportError(f"{source}: cannot read file ({exc.strerror})") from None
     if not isinstance(data, dict):
         raise DatasetImportError(f"{source}: expected a dict, got {type(data).__name__}")
-    missing = [k for k in ("names", "images", "ord_labels") if k not in data]
+    # A file without cl_labels (no complementary labels collected yet) is still read.
+    missing = [k for k in CLIMAGE_KEYS[:3] if k not in data]
     if missing:
         raise DatasetImportError(f"{source}: missing keys {missing}")
-    names = _check_class_names(data["names"], source)
-    raw_images = data["images"]
-    if isinstance(raw_images, list):
-        check_items(source, len(raw_images))
-        shapes = {getattr(a, "shape", None) for a in raw_images}
-        if len(shapes) != 1 or None in shapes:
-            raise DatasetImportError(f"{source}: images list holds arrays of different shapes")
-        raw_images = np.stack(raw_images) if raw_images else np.zeros((0,), np.uint8)
-    images = _check_image_array(raw_images, source)
-    n = images.shape[0]
+    images = _climage_images(data["images"], source)
+    n = len(images)
+    if n == 0:
+        raise DatasetImportError(f"{source}: images is empty")
     check_items(source, n)
-    ord_labels = data["ord_labels"]
-    if not isinstance(ord_labels, list | tuple | np.ndarray):
-        raise DatasetImportError(f"{source}: ord_labels must be a list of integers")
-    if len(ord_labels) != n:
+    file_names = _climage_file_names(data["names"], n, source)
+    ord_labels = _label_list(data["ord_labels"], n, "ord_labels", source)
+    cl_labels = _label_list(data.get("cl_labels", [[]] * n), n, "cl_labels", source)
+    if class_names is None:
         raise DatasetImportError(
-            f"{source}: ord_labels has {len(ord_labels)} entries but images has {n}"
+            f"{source}: a CLImage pickle does not carry its class names (its names are the "
+            f"{n} images' file names); give --classes with a text file of class names, one per "
+            f"line, or one of the presets {', '.join(CLASS_PRESETS)}"
         )
-    cl_labels = data.get("cl_labels", [[] for _ in range(n)])
-    if not isinstance(cl_labels, list | tuple | np.ndarray):
-        raise DatasetImportError(f"{source}: cl_labels must be a list of lists")
-    if len(cl_labels) != n:
-        raise DatasetImportError(
-            f"{source}: cl_labels has {len(cl_labels)} entries but images has {n}"
-        )
+    names = _check_class_names(class_names, source)
     k = len(names)
     records = []
     for i in range(n):
@@ -133,10 +203,25 @@ def parse_climage(path: Path) -> ParsedDataset:
                 f"{MAX_VOTES_PER_ITEM} per item"
             )
         cl = [_as_int_label(c, k, source, f"cl_labels[{i}]") for c in cls]
-        records.append(
-            ImportRecord(name=f"{i:06d}.png", label=label, array=images[i], cl_labels=cl)
-        )
+        records.append(ImportRecord(name=file_names[i], label=label, array=images[i], cl_labels=cl))
     return ParsedDataset(names, records, source)
+
+
+def class_names_resolve(spec: Path | str | list[str]) -> list[str]:
+    """Class names from a preset name (a ``str`` such as ``clcifar10``), a list, or a text file
+    with one class name per line."""
+    if isinstance(spec, list):
+        return _check_class_names(spec, "--classes")
+    if isinstance(spec, str):
+        preset = class_preset(spec)
+        if preset is not None:
+            return preset
+        if not Path(spec).exists():
+            raise DatasetImportError(
+                f"--classes {spec!r} is neither a file nor one of the presets "
+                f"{', '.join(CLASS_PRESETS)}"
+            )
+    return read_class_file(Path(spec))
 
 
 def read_class_file(path: Path) -> list[str]:
@@ -178,8 +263,10 @@ def _load_npy(path: Path) -> np.ndarray:
         ) from None
 
 
-def parse_npy(images_path: Path, labels_path: Path | None, classes_path: Path) -> ParsedDataset:
-    names = read_class_file(classes_path)
+def parse_npy(
+    images_path: Path, labels_path: Path | None, classes: Path | list[str]
+) -> ParsedDataset:
+    names = class_names_resolve(classes)
     images = _check_image_array(_load_npy(images_path), str(images_path))
     n = images.shape[0]
     labels: list[int | None] = [None] * n
@@ -239,7 +326,7 @@ def parse_folder(root: Path) -> ParsedDataset:
     return ParsedDataset(names, records, str(root))
 
 
-def parse_csv(csv_path: Path, classes_path: Path | None = None) -> ParsedDataset:
+def parse_csv(csv_path: Path, classes: Path | list[str] | None = None) -> ParsedDataset:
     """Rows ``path,label``; paths relative to the CSV's folder; label a class name (or blank)."""
     source = str(csv_path)
     check_file_size(csv_path)
@@ -257,8 +344,8 @@ def parse_csv(csv_path: Path, classes_path: Path | None = None) -> ParsedDataset
         if len(row) != 2:
             raise DatasetImportError(f"{source}: line {lineno} has {len(row)} columns, expected 2")
     given = [r[1].strip() for r in rows]
-    if classes_path is not None:
-        names = read_class_file(classes_path)
+    if classes is not None:
+        names = class_names_resolve(classes)
     else:
         names = _check_class_names(sorted({g for g in given if g}), source)
     index = {n: i for i, n in enumerate(names)}

@@ -12,6 +12,7 @@ class TaskKind(models.TextChoices):
     VERIFY = "verify", "Verify label"
     SELECT = "select", "Select matching images"
     REVIEW = "review", "Review label error"
+    LABEL = "label", "Classify (which of K classes)"
 
 
 class Split(models.TextChoices):
@@ -149,7 +150,7 @@ class Vote(models.Model):
 
     ``answer`` by kind: complementary — the class chosen as NOT the label; verify — 0 correct,
     1 not sure, 2 wrong (about ``shown_label``); select — 1 selected, 0 seen but not selected;
-    review — 0 given, 1 suggested, 2 both, 3 neither.
+    review — 0 given, 1 suggested, 2 both, 3 neither; label — the class index chosen.
     """
 
     class Source(models.TextChoices):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
@@ -118,9 +119,7 @@ def _dataset_import(
                     for cl in rec.cl_labels
                 ]
                 if votes and imported_worker is None:
-                    imported_worker = worker_get_or_create(
-                        Worker.Provider.IMPORTED, f"imported:{dataset.name}"
-                    )
+                    imported_worker = _anonymous_worker_create(dataset)
                 if votes:
                     votes_record(votes, worker=imported_worker, source=Vote.Source.IMPORTED)
                 if progress:
@@ -131,6 +130,18 @@ def _dataset_import(
     return dataset
 
 
+def _anonymous_worker_create(dataset: Dataset) -> Worker:
+    """The anonymous worker a release's imported votes are filed under.
+
+    A release does not say who cast each vote, so its votes pool under one Worker of provider
+    ``imported``, made for this release only (a fresh random id, never shared with another
+    release or a re-import). Aggregation treats it as one pooled, unknown worker; worker
+    reports leave it out, since it is no person whose quality could be judged.
+    """
+    token = f"imported:{dataset.pk}:{secrets.token_hex(16)}"
+    return Worker.objects.create(provider=Worker.Provider.IMPORTED, id_hash=worker_id_hash(token))
+
+
 def dataset_import_from_args(
     *,
     name: str,
@@ -138,7 +149,7 @@ def dataset_import_from_args(
     file: Path | None = None,
     images: Path | None = None,
     labels: Path | None = None,
-    classes: Path | None = None,
+    classes: Path | str | list[str] | None = None,
     csv: Path | None = None,
     description: str = "",
     split: str = "",
@@ -146,10 +157,12 @@ def dataset_import_from_args(
 ) -> Dataset:
     """Parse the named format and import it; the one door the command, admin and API use.
 
-    Every failure, a lack of memory included, comes out as a DatasetImportError.
+    ``classes`` is a file of class names (a ``Path``), a preset name (a ``str`` such as
+    ``clcifar10``) or the list itself. Every failure, a lack of memory included, comes out as
+    a DatasetImportError.
     """
-    file, images, labels, classes, csv = (
-        None if p is None else Path(p) for p in (file, images, labels, classes, csv)
+    file, images, labels, csv = (
+        None if p is None else Path(p) for p in (file, images, labels, csv)
     )
     with import_errors(str(file or images or csv or fmt)):
         parsed = _parse(fmt, file=file, images=images, labels=labels, classes=classes, csv=csv)
@@ -164,7 +177,7 @@ def _parse(
     file: Path | None,
     images: Path | None,
     labels: Path | None,
-    classes: Path | None,
+    classes: Path | str | list[str] | None,
     csv: Path | None,
 ) -> ParsedDataset:
     from . import importers
@@ -172,14 +185,16 @@ def _parse(
     if fmt == "climage":
         if file is None:
             raise DatasetImportError("format climage needs the pickle file")
-        return importers.parse_climage(file)
+        names = None if classes is None else importers.class_names_resolve(classes)
+        return importers.parse_climage(file, names)
     if fmt == "npy":
         if images is None or classes is None:
             raise DatasetImportError("format npy needs --images X.npy and --classes classes.txt")
-        return importers.parse_npy(images, labels, classes)
+        return importers.parse_npy(images, labels, importers.class_names_resolve(classes))
     if fmt == "folder":
         if csv is not None:
-            return importers.parse_csv(csv, classes)
+            names = None if classes is None else importers.class_names_resolve(classes)
+            return importers.parse_csv(csv, names)
         if file is not None:
             return importers.parse_folder(file)
         raise DatasetImportError("format folder needs a folder or --csv FILE")

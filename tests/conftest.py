@@ -30,12 +30,17 @@ def admin_client_token(db, django_user_model):
 
 @pytest.fixture
 def make_climage(tmp_path, rng):
-    """Write a CLImage-format pickle and return (path, the dict written)."""
+    """Write a pickle laid out as a CLImage release and return (path, the dict written).
+
+    As in the release: ``names`` are the images' file names, ``images`` a list of H x W x 3
+    uint8 arrays. The class names, which a release does not carry, go to ``path`` with the
+    suffix ``.txt`` (one per line), to pass as ``classes=``.
+    """
 
     def make(name="clcifar-small.pkl", *, n=100, k=10, size=32, per_item=3, **overrides):
         data = {
-            "names": [f"class{i}" for i in range(k)],
-            "images": rng.integers(0, 256, size=(n, size, size, 3), dtype=np.uint8),
+            "names": [f"{i:05d}.png" for i in range(n)],
+            "images": list(rng.integers(0, 256, size=(n, size, size, 3), dtype=np.uint8)),
             "ord_labels": [int(x) for x in rng.integers(0, k, n)],
             "cl_labels": [[int(x) for x in rng.integers(0, k, per_item)] for _ in range(n)],
         }
@@ -43,6 +48,7 @@ def make_climage(tmp_path, rng):
         path = tmp_path / name
         with open(path, "wb") as fh:
             pickle.dump(data, fh)
+        path.with_suffix(".txt").write_text("".join(f"class{i}\n" for i in range(k)))
         return path, data
 
     return make

@@ -20,7 +20,9 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.mark.django_db(transaction=True)
 def test_export_task_runs_on_a_worker_through_the_broker(make_climage, tmp_path, settings):
     path, data = make_climage(n=6, k=3, size=8)
-    ds = dataset_import_from_args(name="viabroker", fmt="climage", file=path)
+    ds = dataset_import_from_args(
+        name="viabroker", fmt="climage", file=path, classes=path.with_suffix(".txt")
+    )
     out = tmp_path / "via-broker.pkl"
     app.conf.task_always_eager = False
     try:

@@ -18,7 +18,9 @@ def test_raw_worker_ids_never_stored_logged_or_exported(make_climage, tmp_path, 
     settings.WORKER_ID_KEEP_SHA1 = True
     caplog.set_level(logging.DEBUG)
     path, _ = make_climage(n=4, k=4, size=8)
-    ds = dataset_import_from_args(name="priv", fmt="climage", file=path)
+    ds = dataset_import_from_args(
+        name="priv", fmt="climage", file=path, classes=path.with_suffix(".txt")
+    )
     for raw in RAW_IDS:
         w = worker_get_or_create("mturk", raw)
         for item in ds.items.all():
@@ -29,7 +31,7 @@ def test_raw_worker_ids_never_stored_logged_or_exported(make_climage, tmp_path, 
     outputs = [dump.getvalue(), caplog.text]
     for fmt, name in [("votes-csv", "v.csv"), ("worker-ids", "w.txt"), ("label-errors", "le")]:
         out = dataset_export(ds, fmt, tmp_path / name)
-        files = [out] if out.is_file() else list(out.iterdir())
+        files = [out] if out.is_file() else [f for f in out.rglob("*") if f.is_file()]
         outputs += [f.read_bytes().decode("latin-1") for f in files]
     assert Vote.objects.count() == 8 + 4 * 3
     for raw in RAW_IDS:

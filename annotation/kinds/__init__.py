@@ -1,4 +1,4 @@
-"""The task kinds, one module each, behind one registry.
+"""The task kinds, one module each, behind one registry (classify is stored as ``label``).
 
 Every kind offers:
 
@@ -14,12 +14,13 @@ Every kind offers:
 
 from __future__ import annotations
 
+from .classify import KIND as CLASSIFY
 from .complementary import KIND as COMPLEMENTARY
 from .review import KIND as REVIEW
 from .select import KIND as SELECT
 from .verify import KIND as VERIFY
 
-_REGISTRY = {k.name: k for k in (COMPLEMENTARY, VERIFY, SELECT, REVIEW)}
+_REGISTRY = {k.name: k for k in (COMPLEMENTARY, VERIFY, SELECT, REVIEW, CLASSIFY)}
 
 
 def get(kind: str):

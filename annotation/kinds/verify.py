@@ -14,17 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..aggregation import ANSWER_CORRECT, ANSWER_UNSURE, ANSWER_WRONG
-from .base import (
-    Choice,
-    FlatKind,
-    build_flat_hits,
-    class_name,
-    current_label,
-    example_view,
-    examples_by_class,
-    hit_item_rows,
-    problem_for,
-)
+from . import base
 
 CHOICES = ((ANSWER_CORRECT, "Correct"), (ANSWER_UNSURE, "Not sure"), (ANSWER_WRONG, "Wrong"))
 
@@ -32,7 +22,7 @@ CHOICES = ((ANSWER_CORRECT, "Correct"), (ANSWER_UNSURE, "Not sure"), (ANSWER_WRO
 def shown_label(entry: Any, item) -> int | None:
     if isinstance(entry, dict) and entry.get("label") is not None:
         return int(entry["label"])
-    return current_label(item)
+    return base.current_label(item)
 
 
 def other_label(label: int, num_classes: int, r) -> int:
@@ -41,7 +31,7 @@ def other_label(label: int, num_classes: int, r) -> int:
     return pick + 1 if pick >= label else pick
 
 
-class Verify(FlatKind):
+class Verify(base.FlatKind):
     name = "verify"
     template = "tasks/verify.html"
     default_items_per_hit = 20
@@ -51,7 +41,7 @@ class Verify(FlatKind):
         """HITs of ``{"item", "label"}`` entries; gold problems show a wrong label at
         ``gold_wrong_label_rate``."""
         wrong_rate = float(req.params.get("gold_wrong_label_rate", 0.5))
-        unlabelled = [i.pk for i in req.items if current_label(i) is None]
+        unlabelled = [i.pk for i in req.items if base.current_label(i) is None]
         if unlabelled:
             raise ValueError(f"items {unlabelled[:10]} have no label to verify")
         num_classes = req.num_classes()
@@ -62,9 +52,9 @@ class Verify(FlatKind):
                 label = other_label(label, num_classes, r)
             return {"item": item.pk, "label": label}
 
-        return build_flat_hits(
+        return base.build_flat_hits(
             req,
-            entry=lambda item: {"item": item.pk, "label": current_label(item)},
+            entry=lambda item: {"item": item.pk, "label": base.current_label(item)},
             gold_entry=gold_entry,
         )
 
@@ -77,20 +67,20 @@ class Verify(FlatKind):
     def page_context(self, hit, assignment) -> dict[str, Any]:
         dataset = hit.batch.dataset
         ids = self.item_ids(hit.items)
-        rows = hit_item_rows(ids)
+        rows = base.hit_item_rows(ids)
         problems = []
         for number, (entry, item_id) in enumerate(zip(hit.items, ids, strict=True), start=1):
             item = rows[item_id]
             label = shown_label(entry, item)
-            problem = problem_for(number, item, shown=class_name(dataset, label))
-            problem.choices = [Choice(str(v), text, str(v + 1)) for v, text in CHOICES]
+            problem = base.problem_for(number, item, shown=base.class_name(dataset, label))
+            problem.choices = [base.Choice(str(v), text, str(v + 1)) for v, text in CHOICES]
             problems.append(problem)
-        examples = examples_by_class(hit, per_class=1)
+        examples = base.examples_by_class(hit, per_class=1)
         pair = None
         classes = sorted(examples)
         if len(classes) >= 2:
-            right = example_view(examples[classes[0]][0], dataset, size=128)
-            wrong = example_view(examples[classes[1]][0], dataset, size=128)
+            right = base.example_view(examples[classes[0]][0], dataset, size=128)
+            wrong = base.example_view(examples[classes[1]][0], dataset, size=128)
             pair = {"right": right, "wrong": wrong, "label": right["name"]}
         return {
             "title": "Is each image's label correct?",

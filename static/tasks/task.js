@@ -217,9 +217,9 @@
     document.addEventListener("keydown", function (ev) {
       if (data.preview || finished || typing(ev) || ev.ctrlKey || ev.metaKey || ev.altKey) return;
       var key = ev.key;
-      if (/^[1-9]$/.test(key)) {
+      if (/^[0-9]$/.test(key)) {
         var inputs = problems[current].querySelectorAll("input[type=radio]");
-        var input = inputs[parseInt(key, 10) - 1];
+        var input = inputs[key === "0" ? 9 : parseInt(key, 10) - 1];  // 0 is the tenth choice
         if (input) {
           ev.preventDefault();
           input.checked = true;
@@ -241,6 +241,17 @@
           setCurrent(current + 1, true);
         }
       }
+    });
+    /* Classify pages with many classes: a search box per image hides the classes whose name
+     * does not contain what was typed (the radios stay in the form). */
+    $$(".class-search").forEach(function (box) {
+      box.addEventListener("input", function () {
+        var q = box.value.trim().toLowerCase();
+        $$(".choice", box.parentNode).forEach(function (c) {
+          var txt = (c.querySelector(".txt") || c).textContent.toLowerCase();
+          c.hidden = q !== "" && txt.indexOf(q) === -1;
+        });
+      });
     });
     setCurrent(0, false);
     refresh();

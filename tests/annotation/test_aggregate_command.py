@@ -206,3 +206,40 @@ def test_complementary_gold_transition_needs_enough_gold_votes(tmp_path):
                  tmp_path / "b.csv", stdout=out)  # fmt: skip
     assert "transition estimated from 4 votes on gold items" in out.getvalue()
     assert [r["task"] for r in read_out(tmp_path / "b.csv")] == ["g1", "g2", "u"]
+
+
+@pytest.mark.django_db
+def test_label_votes_aggregate_and_apply_to_current_labels():
+    from annotation.models import LabelChange
+
+    ds = Dataset.objects.create(name="lb", class_names=["a", "b", "c"])
+    items = Item.objects.bulk_create(
+        Item(dataset=ds, index=i, name=f"{i}.png", image=f"x/{i}.png", width=8, height=8,
+             given_label=0, label=0)
+        for i in range(3)
+    )  # fmt: skip
+    ws = [Worker.objects.create(provider="imported", id_hash=f"{j:064x}") for j in range(3)]
+    picks = {0: [0, 0, 1], 1: [2, 2, 2], 2: [1, 2, 0]}  # item 2: a three-way tie
+    Vote.objects.bulk_create(
+        Vote(item=items[i], worker=w, kind="label", answer=a, source="imported")
+        for i, answers in picks.items()
+        for w, a in zip(ws, answers, strict=True)
+    )
+    with pytest.raises(CommandError, match="drop --background"):
+        call_command("aggregate_votes", "--dataset", "lb", "--kind", "label", "--background",
+                     "--apply", "majority")  # fmt: skip
+    assert not AggregatedLabel.objects.exists()
+
+    call_command("aggregate_votes", "--dataset", "lb", "--kind", "label", "--apply", "majority")
+    assert set(AggregatedLabel.objects.values_list("method", flat=True)) == {
+        "dawid_skene", "majority"
+    }  # fmt: skip
+    labels = dict(Item.objects.filter(dataset=ds).values_list("index", "label"))
+    assert labels[0] == 0 and labels[1] == 2
+    change = LabelChange.objects.get(item=items[1])
+    assert (change.old_label, change.new_label, change.source) == (0, 2, "aggregation:majority")
+    before = LabelChange.objects.count()
+    call_command("aggregate_votes", "--dataset", "lb", "--kind", "label", "--apply", "majority")
+    assert LabelChange.objects.count() == before  # nothing changes twice
+    with pytest.raises(CommandError, match="no resolved label labels of method 'mace'"):
+        call_command("aggregate_votes", "--dataset", "lb", "--kind", "label", "--apply", "mace")

@@ -21,9 +21,11 @@ def test_api_refuses_anonymous_requests(client):
 def test_upload_list_detail_items_votes_export(admin_client_token, make_climage, tmp_path):
     api = admin_client_token
     path, data = make_climage(n=12, k=4, size=8, per_item=2)
-    with open(path, "rb") as fh:
+    with open(path, "rb") as fh, open(path.with_suffix(".txt"), "rb") as classes:
         resp = api.post(
-            "/api/datasets/", {"name": "up", "format": "climage", "file": fh}, format="multipart"
+            "/api/datasets/",
+            {"name": "up", "format": "climage", "file": fh, "classes": classes},
+            format="multipart",
         )
     assert resp.status_code == 201, resp.content
     ds_id = resp.json()["id"]
@@ -32,7 +34,7 @@ def test_upload_list_detail_items_votes_export(admin_client_token, make_climage,
 
     assert [d["name"] for d in api.get("/api/datasets/").json()["results"]] == ["up"]
     detail = api.get(f"/api/datasets/{ds_id}/").json()
-    assert detail["class_names"] == data["names"]
+    assert detail["class_names"] == [f"class{i}" for i in range(4)]
 
     items = api.get(f"/api/items/?dataset={ds_id}&label=1").json()
     expected = [i for i, y in enumerate(data["ord_labels"]) if y == 1]
@@ -49,18 +51,20 @@ def test_upload_list_detail_items_votes_export(admin_client_token, make_climage,
     resp = api.get(f"/api/datasets/{ds_id}/export/?format=climage")
     assert resp.status_code == 200
     exported = pickle.loads(b"".join(resp.streaming_content))
-    assert exported["images"].tobytes() == data["images"].tobytes()
+    assert exported["names"] == data["names"]
+    assert np.array_equal(np.stack(exported["images"]), np.stack(data["images"]))
     assert exported["cl_labels"] == data["cl_labels"]
 
     resp = api.get(f"/api/datasets/{ds_id}/export/?format=label-errors")
     zf = zipfile.ZipFile(io.BytesIO(b"".join(resp.streaming_content)))
-    assert sorted(zf.namelist()) == [
-        "aggregated_labels.npy",
-        "mturk.json",
-        "original_labels.npy",
-        "pred_probs.npy",
+    files = sorted(n for n in zf.namelist() if not n.endswith("/"))
+    assert files == [
+        "cross_validated_predicted_labels/up_pyx_argmax_predicted_labels.npy",
+        "cross_validated_predicted_probabilities/up_pyx.npy",
+        "original_test_labels/up_original_labels.npy",
     ]
-    assert np.load(io.BytesIO(zf.read("pred_probs.npy"))).shape == (12, 4)
+    pyx = np.load(io.BytesIO(zf.read("cross_validated_predicted_probabilities/up_pyx.npy")))
+    assert pyx.shape == (12, 4)
 
     bad = api.get(f"/api/datasets/{ds_id}/export/?format=xml")
     assert bad.status_code == 400 and "format must be one of" in bad.json()["detail"]
@@ -68,9 +72,11 @@ def test_upload_list_detail_items_votes_export(admin_client_token, make_climage,
 
 def test_upload_refusal_names_the_problem(admin_client_token, make_climage):
     path, _ = make_climage(n=3, k=3, ord_labels=[0, 1, 7])
-    with open(path, "rb") as fh:
+    with open(path, "rb") as fh, open(path.with_suffix(".txt"), "rb") as classes:
         resp = admin_client_token.post(
-            "/api/datasets/", {"name": "bad", "format": "climage", "file": fh}, format="multipart"
+            "/api/datasets/",
+            {"name": "bad", "format": "climage", "file": fh, "classes": classes},
+            format="multipart",
         )
     assert resp.status_code == 400
     assert "label 7 is out of range 0..2" in resp.json()["detail"]
@@ -124,7 +130,9 @@ def test_bad_filters_name_the_parameter(admin_client_token, make_climage):
 
 def test_admin_shows_the_dataset_with_images(admin_client, make_climage):
     path, _ = make_climage(n=5, k=3, size=8)
-    ds = dataset_import_from_args(name="shown", fmt="climage", file=path)
+    ds = dataset_import_from_args(
+        name="shown", fmt="climage", file=path, classes=path.with_suffix(".txt")
+    )
     page = admin_client.get(f"/admin/annotation/dataset/{ds.pk}/change/").content.decode()
     srcs = re.findall(r'<img src="(/i/[^"]+\.png)"', page)
     assert len(srcs) == 5

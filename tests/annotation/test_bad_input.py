@@ -27,6 +27,7 @@ def test_shape_mismatch_labels_vs_images(make_climage, db_state, rng):
         r"clcifar-small.pkl: ord_labels has 9 entries but images has 10",
         fmt="climage",
         file=path,
+        classes=path.with_suffix(".txt"),
     )
 
 
@@ -39,9 +40,21 @@ def test_images_not_n_h_w_3(make_climage, db_state, rng):
 
 def test_label_out_of_range(make_climage, db_state):
     path, _ = make_climage(n=3, k=3, ord_labels=[0, 1, 3])
-    refused(db_state, r"ord_labels\[2\] label 3 is out of range 0..2", fmt="climage", file=path)
+    refused(
+        db_state,
+        r"ord_labels\[2\] label 3 is out of range 0..2",
+        fmt="climage",
+        file=path,
+        classes=path.with_suffix(".txt"),
+    )
     path2, _ = make_climage("cl.pkl", n=3, k=3, cl_labels=[[0], [1], [-1]])
-    refused(db_state, r"cl_labels\[2\] label -1 is out of range", fmt="climage", file=path2)
+    refused(
+        db_state,
+        r"cl_labels\[2\] label -1 is out of range",
+        fmt="climage",
+        file=path2,
+        classes=path2.with_suffix(".txt"),
+    )
 
 
 def test_wrong_dtypes(tmp_path, db_state, rng):
@@ -208,7 +221,13 @@ def test_running_out_of_memory_is_a_clear_refusal(make_climage, db_state, media_
         return real(arr, *args, **kwargs)
 
     monkeypatch.setattr(Image, "fromarray", fromarray)
-    refused(db_state, r"clcifar-small.pkl: ran out of memory", fmt="climage", file=path)
+    refused(
+        db_state,
+        r"clcifar-small.pkl: ran out of memory",
+        fmt="climage",
+        file=path,
+        classes=path.with_suffix(".txt"),
+    )
     assert media_tree(media_root) == []
 
 
@@ -219,12 +238,13 @@ def test_malformed_structures_are_refusals_not_crashes(make_climage, db_state, t
     def key(name: str) -> bytes:
         return b"X" + len(name).to_bytes(4, "little") + name.encode()
 
-    # Class names holding a list nested 100,000 deep: too deep even to print.
+    # One image whose file name is a list nested 100,000 deep: too deep even to print.
     deep = b"]" * 100_000 + b"a" * 99_999
+    image = pickle.dumps([np.zeros((2, 2, 3), np.uint8)], protocol=2)[2:-1]
     path = tmp_path / "deep.pkl"
     path.write_bytes(
-        b"\x80\x02}(" + key("names") + deep + key("images") + b"K\x01" + key("ord_labels")
-        + b"K\x01u."
+        b"\x80\x02}(" + key("names") + deep + key("images") + image + key("ord_labels")
+        + b"]K\x00a" + key("cl_labels") + b"]]au."
     )  # fmt: skip
     refused(
         db_state, r"deep.pkl: the data is nested too deeply to import", fmt="climage", file=path

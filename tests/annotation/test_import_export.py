@@ -38,10 +38,16 @@ def load_in_fresh_python(path):
 def test_climage_round_trip_is_exact(make_climage, tmp_path):
     path, data = make_climage(n=100, k=10, size=32, per_item=3)
     call_command(
-        "import_dataset", str(path), name="clc", fmt="climage", stdout=open("/dev/null", "w")
+        "import_dataset",
+        str(path),
+        name="clc",
+        fmt="climage",
+        classes=str(path.with_suffix(".txt")),
+        stdout=open("/dev/null", "w"),
     )
     ds = Dataset.objects.get(name="clc")
     assert ds.items.count() == 100
+    assert ds.class_names == [f"class{i}" for i in range(10)]
     assert (
         Vote.objects.filter(item__dataset=ds, kind="complementary", candidates__isnull=True).count()
         == 300
@@ -54,14 +60,18 @@ def test_climage_round_trip_is_exact(make_climage, tmp_path):
     meta, images = load_in_fresh_python(out)
     assert meta["names"] == data["names"]
     assert images.dtype == np.uint8 and images.shape == (100, 32, 32, 3)
-    assert images.tobytes() == data["images"].tobytes()
+    assert images.tobytes() == np.stack(data["images"]).tobytes()
     assert meta["ord_labels"] == data["ord_labels"]
     assert meta["cl_labels"] == data["cl_labels"]
 
 
-def test_label_errors_export_dtypes_and_shapes(make_climage, tmp_path):
+def test_label_errors_export_writes_the_release_layout(make_climage, tmp_path):
+    """export_dataset N --format label-errors --output DIR --prefix P: the three arrays in their
+    folders with the release's dtypes and shapes, and the review votes in P's mturk.json."""
     path, data = make_climage(n=20, k=5, size=8)
-    ds = dataset_import_from_args(name="le", fmt="climage", file=path)
+    ds = dataset_import_from_args(
+        name="le", fmt="climage", file=path, classes=path.with_suffix(".txt")
+    )
     item = ds.items.get(index=3)
     for i, answer in enumerate([1, 1, 1, 0, 3]):
         w = worker_get_or_create("market", f"W{i}")
@@ -73,29 +83,30 @@ def test_label_errors_export_dtypes_and_shapes(make_climage, tmp_path):
             shown_label=item.given_label,
             suggested_label=(item.given_label + 1) % 5,
         )
-    out = dataset_export(ds, "label-errors", tmp_path / "le")
-    orig = np.load(out / "original_labels.npy")
-    agg = np.load(out / "aggregated_labels.npy")
-    probs = np.load(out / "pred_probs.npy")
+    probs = np.random.default_rng(0).dirichlet(np.ones(5), size=20)
+    np.save(tmp_path / "pyx.npy", probs)
+    out = tmp_path / "le"
+    call_command(
+        "export_dataset", "le", "--format", "label-errors", "--output", str(out),
+        "--prefix", "shapes", "--pred-probs", str(tmp_path / "pyx.npy"),
+    )  # fmt: skip
+    orig = np.load(out / "original_test_labels" / "shapes_original_labels.npy")
+    pyx = np.load(out / "cross_validated_predicted_probabilities" / "shapes_pyx.npy")
+    argmax = np.load(
+        out / "cross_validated_predicted_labels" / "shapes_pyx_argmax_predicted_labels.npy"
+    )
     assert orig.dtype == np.uint16 and orig.shape == (20,)
-    assert agg.dtype == np.uint16 and agg.shape == (20,)
-    assert probs.dtype == np.float16 and probs.shape == (20, 5)
+    assert pyx.dtype == np.float64 and pyx.shape == (20, 5)
+    assert argmax.dtype == np.uint16 and argmax.shape == (20,)
     assert orig.tolist() == data["ord_labels"]
-    np.testing.assert_allclose(probs.astype(float).sum(axis=1), 1.0, atol=1e-3)
-    rows = json.loads((out / "mturk.json").read_text())
-    assert rows == [
-        {
-            "id": 3,
-            "url": "",
-            "given_original_label": data["ord_labels"][3],
-            "given_original_label_name": f"class{data['ord_labels'][3]}",
-            "our_guessed_label": (data["ord_labels"][3] + 1) % 5,
-            "our_guessed_label_name": f"class{(data['ord_labels'][3] + 1) % 5}",
-            "mturk": {"given": 1, "guessed": 3, "both": 0, "neither": 1},
-        }
+    np.testing.assert_allclose(pyx, probs)
+    assert argmax.tolist() == probs.argmax(axis=1).tolist()
+    rows = json.loads((out / "mturk" / "shapes_mturk.json").read_text())
+    assert [(r["id"], r["mturk"]) for r in rows] == [
+        (3, {"given": 1, "guessed": 3, "both": 0, "neither": 1})
     ]
-    out32 = dataset_export(ds, "label-errors", tmp_path / "le32", float32=True)
-    assert np.load(out32 / "pred_probs.npy").dtype == np.float32
+    assert rows[0]["given_original_label"] == data["ord_labels"][3]
+    assert rows[0]["our_guessed_label"] == (data["ord_labels"][3] + 1) % 5
 
 
 def test_malicious_pickle_is_refused_and_runs_nothing(tmp_path, db_state):
@@ -176,7 +187,9 @@ def test_demo_dataset_ships_with_a_package():
 
 def test_votes_csv_and_worker_ids_exports(make_climage, tmp_path, settings):
     path, _ = make_climage(n=4, k=4, size=8, per_item=0)
-    ds = dataset_import_from_args(name="v", fmt="climage", file=path)
+    ds = dataset_import_from_args(
+        name="v", fmt="climage", file=path, classes=path.with_suffix(".txt")
+    )
     items = list(ds.items.order_by("index"))
     settings.WORKER_ID_KEEP_SHA1 = False
     w1 = worker_get_or_create("mturk", "A1EXAMPLE")
@@ -209,10 +222,14 @@ def test_export_of_unknown_dataset_names_it(tmp_path):
 
 def test_import_refuses_an_existing_name(make_climage, db_state):
     path, _ = make_climage(n=3, k=3, size=4)
-    dataset_import_from_args(name="same", fmt="climage", file=path)
+    dataset_import_from_args(
+        name="same", fmt="climage", file=path, classes=path.with_suffix(".txt")
+    )
     before = db_state()
     with pytest.raises(DatasetImportError, match="a dataset named 'same' already exists"):
-        dataset_import_from_args(name="same", fmt="climage", file=path)
+        dataset_import_from_args(
+            name="same", fmt="climage", file=path, classes=path.with_suffix(".txt")
+        )
     assert db_state() == before
     assert Item.objects.count() == 3
 
@@ -222,7 +239,9 @@ def test_export_label_precedence(make_climage, tmp_path):
     from annotation.models import AggregatedLabel
 
     path, data = make_climage(n=3, k=4, size=4, ord_labels=[0, 1, 2])
-    ds = dataset_import_from_args(name="prec", fmt="climage", file=path)
+    ds = dataset_import_from_args(
+        name="prec", fmt="climage", file=path, classes=path.with_suffix(".txt")
+    )
     a, b, c = ds.items.order_by("index")
     c.given_label = c.label = None
     c.save()
@@ -250,7 +269,9 @@ def test_items_stored_under_older_names_still_render(make_climage, client, media
     from annotation.images import rendition_url
 
     path, _ = make_climage(n=2, k=2, size=8)
-    ds = dataset_import_from_args(name="old", fmt="climage", file=path)
+    ds = dataset_import_from_args(
+        name="old", fmt="climage", file=path, classes=path.with_suffix(".txt")
+    )
     item = ds.items.get(index=0)
     old_name = f"datasets/{ds.pk}/000000.png"  # the way names used to be built
     shutil.copy(Path(media_root) / item.image.name, Path(media_root) / old_name)

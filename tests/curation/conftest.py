@@ -14,7 +14,9 @@ R = LabelIssue.Resolution
 def run(make_climage):
     """A done run on 12 images with issues on items 2 and 5 (open), 7 (confirmed), 9 (kept)."""
     path, _ = make_climage("gal.pkl", n=12, k=4, size=8, per_item=0)
-    ds = dataset_import_from_args(name="gal", fmt="climage", file=path)
+    ds = dataset_import_from_args(
+        name="gal", fmt="climage", file=path, classes=path.with_suffix(".txt")
+    )
     run = CurationRun.objects.create(
         dataset=ds, detectors=["knn"], status="done", progress=1.0, num_items=12, device="cpu"
     )

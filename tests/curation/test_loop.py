@@ -150,9 +150,16 @@ def test_demo_digits_loop_corrects_flipped_labels(
         assert exported[index] == expect
     assert exported[0] == truth[by_index[0]]
 
+    # The label-errors release keeps the original (flipped) labels and carries the reviews.
+    probs = np.full((ds.items.count(), 10), 0.1)
+    np.save(tmp_path / "pyx.npy", probs)
+    le = tmp_path / "le"
     call_command(
-        "export_dataset", ds.name, "--format", "label-errors", "--output", str(tmp_path / "le")
-    )
-    aggregated = np.load(tmp_path / "le" / "aggregated_labels.npy")
-    original = np.load(tmp_path / "le" / "original_labels.npy")
-    assert all(aggregated[i] == truth[by_index[i]] != original[i] for i in corrected)
+        "export_dataset", ds.name, "--format", "label-errors", "--output", str(le),
+        "--prefix", "digits", "--pred-probs", str(tmp_path / "pyx.npy"),
+    )  # fmt: skip
+    original = np.load(le / "original_test_labels" / "digits_original_labels.npy")
+    assert all(original[i] == (truth[by_index[i]] + 1) % 10 for i in FLIPPED)
+    rows = json.loads((le / "mturk" / "digits_mturk.json").read_text())
+    assert {r["id"] for r in rows} == flagged
+    assert all(sum(r["mturk"].values()) == 5 for r in rows)

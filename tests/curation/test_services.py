@@ -46,7 +46,9 @@ def synthetic(make_climage, *, n=90, k=3, flips=(), size=8, name="syn", per_item
         ord_labels=[int(x) for x in labels],
         cl_labels=cl,
     )
-    ds = dataset_import_from_args(name=name, fmt="climage", file=path)
+    ds = dataset_import_from_args(
+        name=name, fmt="climage", file=path, classes=path.with_suffix(".txt")
+    )
     centers = rng.normal(size=(k, 8)) * 6
     feats = (centers[true] + rng.normal(size=(n, 8))).astype(np.float32)
     return ds, true, feats

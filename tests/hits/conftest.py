@@ -236,7 +236,9 @@ def make_dataset(make_climage):
 
     def make(n: int = 60, k: int = 5, gold: int = 0):
         path, _ = make_climage(f"ds{next(counter)}.pkl", n=n, k=k, size=8, per_item=0)
-        ds = dataset_import_from_args(name=f"ds-{path.stem}", fmt="climage", file=path)
+        ds = dataset_import_from_args(
+            name=f"ds-{path.stem}", fmt="climage", file=path, classes=path.with_suffix(".txt")
+        )
         if gold:
             for item in ds.items.order_by("index")[:gold]:
                 item.gold_label = item.label

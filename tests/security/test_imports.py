@@ -310,7 +310,11 @@ def test_import_killed_while_writing_is_cleaned_by_the_next_import(make_climage,
     path, _ = make_climage(n=700, k=3, size=4, per_item=0)
     run_killed(
         lambda: dataset_import_from_args(
-            name="killed", fmt="climage", file=path, progress=kill_self
+            name="killed",
+            fmt="climage",
+            file=path,
+            classes=path.with_suffix(".txt"),
+            progress=kill_self,
         )
     )
     left = media_paths(media_root)
@@ -318,7 +322,9 @@ def test_import_killed_while_writing_is_cleaned_by_the_next_import(make_climage,
     assert not Dataset.objects.exists()
 
     small, _ = make_climage("small.pkl", n=3, k=3, size=4)
-    ds = dataset_import_from_args(name="next", fmt="climage", file=small)
+    ds = dataset_import_from_args(
+        name="next", fmt="climage", file=small, classes=small.with_suffix(".txt")
+    )
     kept = {it.image.name for it in ds.items.all()}
     assert set(media_paths(media_root)) == {"datasets", f"datasets/{ds.pk}", *kept}
 

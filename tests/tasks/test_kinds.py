@@ -22,7 +22,7 @@ def split(items):
 def test_registry_covers_every_task_kind():
     assert sorted(kinds.names()) == sorted(TaskKind.values)
     defaults = {k: kinds.get(k).default_items_per_hit for k in kinds.names()}
-    assert defaults == {"complementary": 10, "verify": 20, "select": 10, "review": 10}
+    assert defaults == {"complementary": 10, "verify": 20, "select": 10, "review": 10, "label": 10}
     assert kinds.get("review").default_assignments_per_item == 5
     with pytest.raises(ValueError, match="unknown task kind 'nope'"):
         kinds.get("nope")

@@ -16,6 +16,7 @@ import numpy as np
 from django.core.management.base import BaseCommand, CommandError
 
 from annotation import aggregation as agg
+from annotation.aggregated_labels import labels_apply_aggregated
 from annotation.aggregation_services import (
     METHODS_BY_KIND,
     AggregationOptions,
@@ -26,7 +27,7 @@ from annotation.exceptions import AggregationError
 from annotation.models import Dataset
 
 COMPLEMENTARY_METHODS = ("complementary", "elimination")
-KINDS = ("review", "verify", "complementary", "select")
+KINDS = ("review", "verify", "complementary", "select", "label")
 
 
 @dataclass
@@ -200,6 +201,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--background", action="store_true", help="dataset mode: enqueue as a Celery task"
         )
+        parser.add_argument(
+            "--apply",
+            metavar="METHOD",
+            help="dataset mode, label or review votes: set each item's current label to the "
+            "resolved label of METHOD (recorded in its label history)",
+        )
 
     def handle(self, *args, **opts):
         if opts["dataset"]:
@@ -329,6 +336,8 @@ class Command(BaseCommand):
             seed=opts["seed"],
         )
         try:
+            if opts["background"] and opts["apply"]:
+                raise CommandError("--apply runs in the foreground only; drop --background")
             if opts["background"]:
                 run = aggregation_run_start(
                     dataset, kind=opts["kind"], methods=opts["method"], options=options
@@ -348,3 +357,9 @@ class Command(BaseCommand):
             )
         for note in outcome.notes:
             self.stdout.write(note)
+        if opts["apply"]:
+            try:
+                changed = labels_apply_aggregated(dataset, kind=opts["kind"], method=opts["apply"])
+            except AggregationError as exc:
+                raise CommandError(str(exc)) from None
+            self.stdout.write(f"{changed} item labels set from {opts['apply']}")

@@ -3,7 +3,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from annotation.exceptions import ExportError
-from annotation.exporters import EXPORT_FORMATS, dataset_export
+from annotation.exporters import CLIMAGE_LABELS, EXPORT_FORMATS, dataset_export
 from annotation.models import Dataset
 
 from ._progress import ProgressLine
@@ -16,8 +16,23 @@ class Command(BaseCommand):
         parser.add_argument("name")
         parser.add_argument("--format", dest="fmt", required=True, choices=EXPORT_FORMATS)
         parser.add_argument("--output", type=Path, required=True)
-        parser.add_argument("--float32", action="store_true", help="label-errors: float32 probs")
+        parser.add_argument(
+            "--prefix", help="label-errors: the release's file prefix (default: the dataset name)"
+        )
+        parser.add_argument(
+            "--pred-probs",
+            type=Path,
+            help="label-errors: N x K out-of-sample probabilities (.npy); default: the latest "
+            "finished curation run's, else a cross-validated run made now",
+        )
         parser.add_argument("--hash", default="hmac", choices=["hmac", "sha1"])
+        parser.add_argument(
+            "--labels",
+            default="auto",
+            choices=CLIMAGE_LABELS,
+            help="climage ord_labels: auto (aggregated class label, else the current label, "
+            "else the given one), given, or aggregated",
+        )
 
     def handle(self, *args, **opts):
         try:
@@ -26,7 +41,11 @@ class Command(BaseCommand):
             raise CommandError(f"no dataset named {opts['name']!r}") from None
         extra = {}
         if opts["fmt"] == "label-errors":
-            extra["float32"] = opts["float32"]
+            extra["prefix"] = opts["prefix"]
+            extra["pred_probs"] = opts["pred_probs"]
+            extra["say"] = lambda message: self.stderr.write(message)
+        if opts["fmt"] == "climage":
+            extra["labels"] = opts["labels"]
         if opts["fmt"] == "worker-ids":
             extra["hash"] = opts["hash"]
         try:

@@ -2,6 +2,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from annotation.class_presets import CLASS_PRESETS
 from annotation.exceptions import DatasetImportError
 from annotation.models import Split
 from annotation.services import dataset_import_from_args
@@ -12,19 +13,32 @@ from ._progress import ProgressLine
 
 class Command(BaseCommand):
     help = (
-        "Import an image-classification dataset. Formats: climage FILE.pkl; npy --images X.npy "
-        "[--labels Y.npy] --classes classes.txt; folder DIR (one sub-folder per class) or folder "
-        "--csv FILE (path,label rows); --demo (scikit-learn's digits). --clean-staging removes "
-        "what imports that were killed half-way left behind (every import also does this first)."
+        "Import an image-classification dataset. Formats: climage FILE.pkl --classes SPEC; npy "
+        "--images X.npy [--labels Y.npy] --classes SPEC; folder DIR (one sub-folder per class) "
+        "or folder --csv FILE (path,label rows); label-errors DIR --name N (a release folder "
+        "attached to dataset N, which holds its test set's images); --demo (scikit-learn's "
+        "digits). --clean-staging removes what imports that were killed half-way left behind "
+        "(every import also does this first)."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("path", nargs="?", type=Path, help="pickle file or image folder")
         parser.add_argument("--name", help="dataset name (letters, digits, - and _)")
-        parser.add_argument("--format", dest="fmt", choices=["climage", "npy", "folder", "demo"])
+        parser.add_argument(
+            "--format", dest="fmt", choices=["climage", "npy", "folder", "label-errors", "demo"]
+        )
+        parser.add_argument(
+            "--prefix", help="label-errors: the release's file prefix (default: the only one there)"
+        )
         parser.add_argument("--images", type=Path)
         parser.add_argument("--labels", type=Path)
-        parser.add_argument("--classes", type=Path)
+        parser.add_argument(
+            "--classes",
+            metavar="SPEC",
+            help="class names: a text file with one name per line, or a preset ("
+            + ", ".join(CLASS_PRESETS)
+            + "); climage and npy need it (a CLImage pickle does not carry its class names)",
+        )
         parser.add_argument("--csv", type=Path)
         parser.add_argument("--description", default="")
         parser.add_argument("--split", default="", choices=[c for c, _ in Split.choices])
@@ -49,6 +63,9 @@ class Command(BaseCommand):
             raise CommandError("give --format climage|npy|folder, or --demo")
         if not name:
             raise CommandError("give --name NAME")
+        if fmt == "label-errors":
+            self._label_errors(opts, name)
+            return
         if opts["if_missing"]:
             from annotation.models import Dataset
 
@@ -73,4 +90,26 @@ class Command(BaseCommand):
         n = dataset.items.count()
         self.stdout.write(
             self.style.SUCCESS(f"imported {name}: {n} items, {dataset.num_classes} classes")
+        )
+
+    def _label_errors(self, opts, name: str) -> None:
+        """A label-errors release folder attached to the dataset of its test set's images."""
+        from annotation.label_errors import label_errors_import
+
+        if opts["path"] is None:
+            raise CommandError("give the release folder: import_dataset DIR --format label-errors")
+        try:
+            res = label_errors_import(
+                opts["path"],
+                name=name,
+                prefix=opts["prefix"],
+                progress=lambda message: self.stderr.write(message),
+            )
+        except DatasetImportError as exc:
+            raise CommandError(f"import refused, nothing was written: {exc}") from None
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"attached {res.prefix} to {name}: {res.labels_set} labels filled in, "
+                f"{res.votes} review votes on {res.reviewed_items} items"
+            )
         )
