@@ -71,6 +71,15 @@ def test_dog_crowd_imports_once_and_aggregates_to_expert_accuracy(capsys, tmp_pa
     assert "0 label votes written" in capsys.readouterr().out
 
     call_command("aggregate_votes", "--dataset", dataset.name, "--kind", "label")
+    # Straight out as a CLImage release: ord_labels are the aggregated class labels.
+    out = tmp_path / "dogs.pkl"
+    call_command("export_dataset", dataset.name, "--format", "climage", "--output", str(out))
+    with open(out, "rb") as fh:
+        release = pickle.load(fh)  # noqa: S301 - our own export, loaded as its README does
+    with open(CROWD / "dog-truth.csv", newline="") as fh:
+        published = {int(r["task"]) - 1: int(r["truth"]) for r in csv.DictReader(fh)}
+    assert len(release["ord_labels"]) == 807
+    assert np.mean([release["ord_labels"][i] == t for i, t in published.items()]) >= 0.84
     with open(CROWD / "dog-truth.csv", newline="") as fh:
         truth = {int(r["task"]) - 1: int(r["truth"]) for r in csv.DictReader(fh)}
     for method, floor in (("dawid_skene", 0.84), ("majority", 0.80)):
@@ -87,8 +96,8 @@ def test_dog_crowd_imports_once_and_aggregates_to_expert_accuracy(capsys, tmp_pa
                  "--apply", "dawid_skene")  # fmt: skip
     current = dict(Item.objects.filter(dataset=dataset).values_list("index", "label"))
     assert np.mean([current[i] == t for i, t in truth.items()]) >= 0.84
-    # ... and comes back out as the CLImage release's ord_labels.
-    out = tmp_path / "dogs.pkl"
+    # ... and the export follows the applied labels too.
+    out = tmp_path / "dogs-applied.pkl"
     call_command("export_dataset", dataset.name, "--format", "climage", "--output", str(out))
     with open(out, "rb") as fh:
         release = pickle.load(fh)  # noqa: S301 - our own export, loaded as its README does
