@@ -7,12 +7,10 @@ import hashlib
 import io
 import urllib.error
 import urllib.request
-import uuid
 import zipfile
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 
-import numpy as np
 import pytest
 from django.conf.urls.static import static
 from PIL import Image
@@ -21,32 +19,11 @@ from annotation import urls as root_urls
 from annotation.images import rendition_url
 from annotation.models import Dataset, Item
 
+from .uploads import multipart, png_bytes
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 SCRIPT = b"<html><body><script>document.title='owned'</script></body></html>"
-
-
-def png_bytes(seed: int = 0, size: int = 24) -> bytes:
-    arr = np.random.default_rng(seed).integers(0, 256, (size, size, 3), dtype=np.uint8)
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def multipart(fields: dict[str, str], files: dict[str, tuple[str, bytes]]) -> tuple[bytes, str]:
-    boundary = uuid.uuid4().hex
-    out = io.BytesIO()
-    for key, value in fields.items():
-        out.write(f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n'.encode())
-        out.write(value.encode() + b"\r\n")
-    for key, (filename, data) in files.items():
-        out.write(
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"; '
-            f'filename="{filename}"\r\nContent-Type: application/octet-stream\r\n\r\n'.encode()
-        )
-        out.write(data + b"\r\n")
-    out.write(f"--{boundary}--\r\n".encode())
-    return out.getvalue(), f"multipart/form-data; boundary={boundary}"
 
 
 def fetch(url: str, headers: dict | None = None):
@@ -82,9 +59,9 @@ def upload_polyglot(site) -> tuple[int, bytes]:
     """POST /api/datasets/ a zip whose class folder holds a PNG named .html with a script."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
-        zf.writestr("cats/evil.html", png_bytes(1) + SCRIPT)
-        zf.writestr("cats/plain.png", png_bytes(2))
-        zf.writestr("dogs/dog.png", png_bytes(3))
+        zf.writestr("cats/evil.html", png_bytes(1, size=24) + SCRIPT)
+        zf.writestr("cats/plain.png", png_bytes(2, size=24))
+        zf.writestr("dogs/dog.png", png_bytes(3, size=24))
     body, ctype = multipart(
         {"name": "poly", "format": "folder"}, {"file": ("poly.zip", buf.getvalue())}
     )

@@ -12,7 +12,6 @@ import struct
 import time
 import urllib.error
 import urllib.request
-import uuid
 import zipfile
 from pathlib import Path
 from types import SimpleNamespace
@@ -21,18 +20,12 @@ import numpy as np
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from PIL import Image
 
 from annotation.models import Dataset, Item, Vote, Worker
 
+from .uploads import multipart, png_bytes
+
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def png_bytes(seed: int = 0, size: int = 16) -> bytes:
-    arr = np.random.default_rng(seed).integers(0, 256, (size, size, 3), dtype=np.uint8)
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def zip_bytes(members: dict[str, bytes], compression=zipfile.ZIP_DEFLATED) -> bytes:
@@ -41,22 +34,6 @@ def zip_bytes(members: dict[str, bytes], compression=zipfile.ZIP_DEFLATED) -> by
         for name, data in members.items():
             zf.writestr(name, data)
     return buf.getvalue()
-
-
-def multipart(fields: dict[str, str], files: dict[str, tuple[str, bytes]]) -> tuple[bytes, str]:
-    boundary = uuid.uuid4().hex
-    out = io.BytesIO()
-    for key, value in fields.items():
-        out.write(f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n'.encode())
-        out.write(value.encode() + b"\r\n")
-    for key, (filename, data) in files.items():
-        out.write(
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"; '
-            f'filename="{filename}"\r\nContent-Type: application/octet-stream\r\n\r\n'.encode()
-        )
-        out.write(data + b"\r\n")
-    out.write(f"--{boundary}--\r\n".encode())
-    return out.getvalue(), f"multipart/form-data; boundary={boundary}"
 
 
 @pytest.fixture
