@@ -46,7 +46,7 @@ import json, os, random
 from django.conf import settings
 from django.core import signing
 from annotation import kinds
-from hits.market_views import SALT
+from hits.market_identity import SALT
 from hits.services import market_accept
 from annotation.models import Dataset, Item
 from hits.models import Hit, HitBatch

@@ -15,7 +15,6 @@ import re
 import secrets
 from urllib.parse import urlencode
 
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -26,6 +25,7 @@ from annotation.models import Worker
 from annotation.worker_ids import worker_id_hash
 
 from .exceptions import MarketRefused, NoMoreTasks
+from .market_identity import WORKER_ID_RE, market_session_bind, market_session_worker_id
 from .models import Assignment, Hit, HitBatch, Provider, WorkerNotice
 from .services import (
     market_accept,
@@ -37,29 +37,8 @@ from .services import (
     market_return,
 )
 
-SALT = "hits.market.worker"
-WORKER_ID_RE = re.compile(r"^[A-Za-z0-9_.@-]{3,64}$")
 # Printable ASCII: anything else cannot be one of our codes.
 INVITE_CODE_RE = re.compile(r"^[!-~]{1,64}$")
-COOKIE_AGE = 90 * 24 * 3600
-
-
-def market_session_worker_id(request: HttpRequest) -> str:
-    """The raw worker id bound to this browser (our signed cookie), '' when none."""
-    return request.get_signed_cookie(settings.MARKET_WORKER_COOKIE, default="", salt=SALT)
-
-
-def _remember(response: HttpResponse, request: HttpRequest, raw_id: str) -> HttpResponse:
-    response.set_signed_cookie(
-        settings.MARKET_WORKER_COOKIE,
-        raw_id,
-        salt=SALT,
-        max_age=COOKIE_AGE,
-        httponly=True,
-        samesite="Lax",
-        secure=request.is_secure(),
-    )
-    return response
 
 
 class _Refusal(Exception):
@@ -173,7 +152,7 @@ def identity(request: HttpRequest) -> HttpResponse:
                 {"next": back, "error": "Use 3 to 64 letters, digits, '.', '_', '@' or '-'."},
                 status=400,
             )
-        return _remember(redirect(back), request, raw)
+        return market_session_bind(redirect(back), request, raw)
     raw_id = market_session_worker_id(request)
     return render(request, "hits/market/identity.html", {"next": back, "raw_id": raw_id})
 
@@ -204,7 +183,7 @@ def batch_page(request: HttpRequest, uid) -> HttpResponse:
             "closed": batch.status != HitBatch.Status.OPEN,
         },
     )
-    return _remember(response, request, raw_id) if raw_id else response
+    return market_session_bind(response, request, raw_id) if raw_id else response
 
 
 @_refusals
@@ -232,7 +211,7 @@ def hit_preview(request: HttpRequest, pk: int) -> HttpResponse:
             "code": request.GET.get("code", ""),
         },
     )
-    return _remember(response, request, raw_id) if raw_id else response
+    return market_session_bind(response, request, raw_id) if raw_id else response
 
 
 def _accept(request: HttpRequest, hit: Hit | None, batch: HitBatch) -> HttpResponse:
@@ -249,7 +228,7 @@ def _accept(request: HttpRequest, hit: Hit | None, batch: HitBatch) -> HttpRespo
         return _refused(request, str(exc), status=404)
     except MarketRefused as exc:
         return _refused(request, str(exc), status=409)
-    return _remember(redirect(_task_link(request, a, raw_id)), request, raw_id)
+    return market_session_bind(redirect(_task_link(request, a, raw_id)), request, raw_id)
 
 
 @require_POST

@@ -29,7 +29,7 @@ from annotation import kinds
 from annotation.worker_ids import worker_id_hash
 
 from .exceptions import AssignmentMismatch
-from .market_views import WORKER_ID_RE, market_session_worker_id
+from .market_identity import WORKER_ID_RE, market_session_worker_id
 from .models import Assignment, Hit, Provider
 from .services import assignment_arrive
 from .submissions import SubmissionRefused, stored_answers, task_submit

@@ -176,7 +176,7 @@ def market_worker(live_server):
     from django.conf import settings
     from django.core import signing
 
-    from hits.market_views import SALT
+    from hits.market_identity import SALT
     from hits.services import market_accept
 
     def take(hit, raw_id: str):

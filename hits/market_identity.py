@@ -1,0 +1,32 @@
+"""Who a built-in-marketplace worker is: the raw id bound to their browser in a signed cookie
+on our own origin (SameSite=Lax), read by the marketplace's pages and by the task page."""
+
+from __future__ import annotations
+
+import re
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+
+SALT = "hits.market.worker"
+WORKER_ID_RE = re.compile(r"^[A-Za-z0-9_.@-]{3,64}$")
+COOKIE_AGE = 90 * 24 * 3600
+
+
+def market_session_worker_id(request: HttpRequest) -> str:
+    """The raw worker id bound to this browser (our signed cookie), '' when none."""
+    return request.get_signed_cookie(settings.MARKET_WORKER_COOKIE, default="", salt=SALT)
+
+
+def market_session_bind(response: HttpResponse, request: HttpRequest, raw_id: str) -> HttpResponse:
+    """Bind ``raw_id`` to the browser that made ``request`` (set on ``response``)."""
+    response.set_signed_cookie(
+        settings.MARKET_WORKER_COOKIE,
+        raw_id,
+        salt=SALT,
+        max_age=COOKIE_AGE,
+        httponly=True,
+        samesite="Lax",
+        secure=request.is_secure(),
+    )
+    return response
