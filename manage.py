@@ -6,6 +6,12 @@ import sys
 
 if __name__ == "__main__":
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotation.settings")
+    if "DJANGO_ENV" not in os.environ and "SECRET_KEY" not in os.environ:
+        # A shell with no production settings at all runs commands on the local embedded
+        # defaults (the demo's SQLite under var/), as the README's commands expect. Production
+        # sets DJANGO_ENV=production and its secrets; the web and Celery processes never come
+        # through here and keep production as their default.
+        os.environ["DJANGO_ENV"] = "development"
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)

@@ -89,3 +89,13 @@ def test_check_deploy_refuses_a_weak_worker_id_hash_key():
         assert f"WORKER_ID_HASH_KEY {says}" in out.stderr, out.stderr
         assert key not in out.stderr  # the check names the problem, never the key itself
     assert len(PROD_ENV["WORKER_ID_HASH_KEY"]) >= 32  # the clean deploy test's key passes
+
+
+def test_manage_py_in_a_plain_shell_runs_on_the_local_defaults(tmp_path):
+    """The README's commands work as written: no DJANGO_ENV and no secrets means development;
+    a shell that carries a SECRET_KEY but no DJANGO_ENV is still treated as production."""
+    plain = manage("check", env={"VAR_DIR": str(tmp_path)})
+    assert plain.returncode == 0, plain.stderr
+    secrets_only = manage("check", env={"VAR_DIR": str(tmp_path), "SECRET_KEY": "k" * 50})
+    assert secrets_only.returncode != 0
+    assert "WORKER_ID_HASH_KEY" in secrets_only.stderr or "DATABASE_URL" in secrets_only.stderr
