@@ -116,6 +116,7 @@ class Worker(models.Model):
     class Provider(models.TextChoices):
         MTURK = "mturk", "MTurk"
         MARKET = "market", "Built-in marketplace"
+        PROLIFIC = "prolific", "Prolific"
         IMPORTED = "imported", "Imported"
 
     provider = models.CharField(max_length=16, choices=Provider.choices)

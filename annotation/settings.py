@@ -265,6 +265,30 @@ LOCALTURK_ACCESS_KEY_ID = env.str(
 LOCALTURK_SECRET_ACCESS_KEY = env.str(
     "LOCALTURK_SECRET_ACCESS_KEY", default="localturk-secret" if EMBEDDED else ""
 )
+# --- hits: Prolific -----------------------------------------------------------------------------
+# The API the Prolific provider talks to: Prolific's own, or the offline stand-in at
+# ``{SITE_URL}/prolific-standin/api/v1/`` (served where LOCALTURK_ENABLED is on).
+PROLIFIC_API_URL = env.str("PROLIFIC_API_URL", default="https://api.prolific.com/api/v1/")
+PROLIFIC_API_TOKEN = env.str("PROLIFIC_API_TOKEN", default="")
+PROLIFIC_TIMEOUT = env.float("PROLIFIC_TIMEOUT", default=30.0)
+# Where a participant goes after their last submit (``?cc=<completion code>`` is added).
+PROLIFIC_COMPLETION_URL = env.str(
+    "PROLIFIC_COMPLETION_URL", default="https://app.prolific.com/submissions/complete"
+)
+# Prolific's service fee on rewards and bonuses, and VAT on that fee. 33.3% is the figure
+# Prolific quoted for its standard plan; it could not be confirmed from its pricing page here
+# (it varies by plan and date): set yours. VAT (UK standard rate, 20%) applies to the fee for
+# UK and some EU workspaces; set 0 where it does not (e.g. a US workspace).
+PROLIFIC_SERVICE_FEE_RATE = env.float("PROLIFIC_SERVICE_FEE_RATE", default=0.333)
+PROLIFIC_VAT_RATE = env.float("PROLIFIC_VAT_RATE", default=0.20)
+# Prolific's minimum pay per hour, in the batch's currency (USD): "we enforce a minimum hourly
+# reward of £6.00 / $8.00" (researcher-help.prolific.com, "Prolific's payment principles").
+PROLIFIC_MIN_HOURLY_REWARD = env.float("PROLIFIC_MIN_HOURLY_REWARD", default=8.00)
+# The offline stand-in answers only this token (``Authorization: Token <token>``); empty in
+# production, where it answers no call until one is set.
+PROLIFIC_STANDIN_TOKEN = env.str(
+    "PROLIFIC_STANDIN_TOKEN", default="prolific-standin" if EMBEDDED else ""
+)
 CELERY_BEAT_SCHEDULE = {
     "hits-sync-open-batches": {"task": "hits.tasks.hit_batches_sync_task", "schedule": 60.0},
     "curation-resolve-reviews": {

@@ -27,7 +27,13 @@ urlpatterns = [
     path("", include("curation.urls")),
     path("", include("hits.task_urls")),
     path("market/", include("hits.market_urls")),
+    path("prolific/", include("hits.prolific_urls")),
     *([path("localturk/", include("hits.localturk.urls"))] if settings.LOCALTURK_ENABLED else []),
+    *(
+        [path("prolific-standin/", include("hits.prolific_standin.urls"))]
+        if settings.LOCALTURK_ENABLED
+        else []
+    ),
     path("i/<int:item_id>-<int:size>-<str:digest>.png", views.item_image, name="item-image"),
 ]
 

@@ -1,4 +1,5 @@
-"""What MTurk charges: the commission on rewards and bonuses. Plain functions, no Django."""
+"""What the marketplaces charge: MTurk's commission, Prolific's service fee and VAT on it.
+Plain functions, no Django."""
 
 from __future__ import annotations
 
@@ -56,6 +57,8 @@ class CostPreview:
     balance: Decimal | None
     budget_cap: Decimal | None
     charges_fees: bool
+    vat_total: Decimal = Decimal("0.00")
+    """VAT on the provider's fees (Prolific)."""
 
     @property
     def over_budget(self) -> bool:
@@ -88,13 +91,27 @@ def cost_preview(
     balance: Decimal | None = None,
     budget_cap: Decimal | None = None,
     charges_fees: bool = True,
+    service_fee_rate: Decimal | None = None,
+    vat_rate: Decimal = Decimal("0"),
 ) -> CostPreview:
     """Cost of HITs with the given assignment counts at one reward per assignment.
 
     Fees are per assignment (each rounded to the cent), so the total is exactly what MTurk
     would charge once every assignment is approved. ``charges_fees`` is False for the built-in
-    marketplace, which charges none.
+    marketplace, which charges none. ``service_fee_rate`` replaces MTurk's commission with a flat
+    fee on rewards and on bonuses (Prolific), each rounded to the cent, with ``vat_rate`` on
+    the fees.
     """
+    if service_fee_rate is not None:
+        return _flat_fee_preview(
+            max_assignments_per_hit,
+            reward=Decimal(reward),
+            rate=Decimal(service_fee_rate),
+            vat_rate=Decimal(vat_rate),
+            bonus_total=Decimal(bonus_total),
+            balance=balance,
+            budget_cap=budget_cap,
+        )
     reward = Decimal(reward)
     assignments = sum(max_assignments_per_hit)
     reward_total = reward * assignments
@@ -122,4 +139,37 @@ def cost_preview(
         balance=balance,
         budget_cap=budget_cap,
         charges_fees=charges_fees,
+    )
+
+
+def _flat_fee_preview(
+    max_assignments_per_hit: list[int],
+    *,
+    reward: Decimal,
+    rate: Decimal,
+    vat_rate: Decimal,
+    bonus_total: Decimal,
+    balance: Decimal | None,
+    budget_cap: Decimal | None,
+) -> CostPreview:
+    assignments = sum(max_assignments_per_hit)
+    reward_total = _cents(reward * assignments)
+    fee_total = _cents(reward_total * rate)
+    bonus_total = _cents(bonus_total)
+    bonus_fees = _cents(bonus_total * rate)
+    vat_total = _cents((fee_total + bonus_fees) * vat_rate)
+    return CostPreview(
+        hits=len(max_assignments_per_hit),
+        assignments=assignments,
+        reward=reward,
+        reward_total=reward_total,
+        fee_rate=rate,
+        fee_total=fee_total,
+        bonus_total=bonus_total,
+        bonus_fee_total=bonus_fees,
+        total=reward_total + fee_total + bonus_total + bonus_fees + vat_total,
+        balance=balance,
+        budget_cap=budget_cap,
+        charges_fees=True,
+        vat_total=vat_total,
     )

@@ -13,12 +13,18 @@ from annotation.models import Dataset, Item, TaskKind, Worker
 class Provider(models.TextChoices):
     MTURK = "mturk", "Amazon Mechanical Turk"
     MARKET = "market", "Built-in marketplace"
+    PROLIFIC = "prolific", "Prolific"
+
+
+# Providers whose HITs our own site hands out (its accept is the only door to an assignment).
+HOSTED_PROVIDERS = (Provider.MARKET, Provider.PROLIFIC)
 
 
 class Environment(models.TextChoices):
     SANDBOX = "sandbox", "SANDBOX"
     LIVE = "live", "LIVE"
     MARKET = "market", "MARKET"
+    PROLIFIC = "prolific", "PROLIFIC"
 
 
 class ItemSelection(models.TextChoices):
@@ -131,7 +137,8 @@ class HitBatch(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=(Q(provider="mturk") & Q(environment__in=["sandbox", "live"]))
-                | (Q(provider="market") & Q(environment="market")),
+                | (Q(provider="market") & Q(environment="market"))
+                | (Q(provider="prolific") & Q(environment="prolific")),
                 name="batch_environment_matches_provider",
             ),
             models.CheckConstraint(

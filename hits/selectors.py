@@ -6,6 +6,7 @@ import statistics
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.conf import settings
 from django.db.models import Count
 
 from annotation.models import Vote
@@ -32,6 +33,17 @@ def hit_batch_cost_preview(batch: HitBatch, *, balance: Decimal | None) -> CostP
     planned = list(batch.hits.values_list("max_assignments", flat=True))
     if not planned:
         planned = [h.max_assignments for h in hit_plan(batch)]
+    if batch.provider == Provider.PROLIFIC:
+        return cost_preview(
+            planned,
+            reward=batch.reward,
+            masters=False,
+            bonus_total=batch.bonus_budget,
+            balance=balance,
+            budget_cap=batch.budget_cap,
+            service_fee_rate=Decimal(str(settings.PROLIFIC_SERVICE_FEE_RATE)),
+            vat_rate=Decimal(str(settings.PROLIFIC_VAT_RATE)),
+        )
     return cost_preview(
         planned,
         reward=batch.reward,

@@ -30,7 +30,7 @@ from annotation.worker_ids import worker_id_hash
 
 from .exceptions import AssignmentMismatch
 from .market_identity import WORKER_ID_RE, market_session_worker_id
-from .models import Assignment, Hit, Provider
+from .models import HOSTED_PROVIDERS, Assignment, Hit
 from .services import assignment_arrive
 from .submissions import SubmissionRefused, stored_answers, task_submit
 from .task_tokens import token_expiry, token_issue
@@ -111,7 +111,7 @@ def _assignment_for_page(request, hit: Hit, assignment_id: str):
         assignment = assignment_arrive(hit, assignment_id, raw_worker_id)
     except AssignmentMismatch as exc:
         return _message(request, 403, "Not your assignment", str(exc))
-    if hit.batch.provider == Provider.MARKET:
+    if hit.batch.provider in HOSTED_PROVIDERS:
         # The marketplace's worker is the one its signed cookie names, not whoever the link says.
         session_id = market_session_worker_id(request)
         if not session_id or worker_id_hash(session_id) != assignment.worker.id_hash:

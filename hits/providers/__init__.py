@@ -1,4 +1,4 @@
-"""Crowd providers: one interface (base.CrowdProvider), two marketplaces."""
+"""Crowd providers: one interface (base.CrowdProvider), three marketplaces."""
 
 from __future__ import annotations
 
@@ -24,6 +24,12 @@ def provider_get(provider: str, environment: str) -> CrowdProvider:
         from .mturk import MTurkProvider
 
         return MTurkProvider(environment)
+    if provider == "prolific":
+        if environment != "prolific":
+            raise ProviderError(f"Prolific has no environment {environment!r}")
+        from .prolific import ProlificProvider
+
+        return ProlificProvider()
     raise ProviderError(f"unknown provider {provider!r}")
 
 

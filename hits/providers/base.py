@@ -112,6 +112,10 @@ class CrowdProvider(abc.ABC):
         """Why this marketplace cannot take the batch as set ('' when it can)."""
         return ""
 
+    def launch_finish(self, batch: HitBatch) -> None:
+        """Called once every HIT of the batch is published (Prolific publishes its study)."""
+        return None
+
     @abc.abstractmethod
     def balance(self) -> Decimal | None:
         """Money available to spend; None where the provider holds none (our marketplace)."""

@@ -5,6 +5,7 @@
 - ``review``: approve, reject, bonus, block, exclude, message; the batch's review rules;
 - ``lifecycle``: extend, expire, add places, delete, re-post, clean up orphan HITs;
 - ``market``: the built-in marketplace's worker side (accept, return, submit);
+- ``prolific``: a Prolific study's submissions matched to our assignments; pause, stop;
 - ``assignments``: the one door through which an assignment row is first created.
 
 Provider calls (network) never run inside a database transaction: each service reads what it
@@ -47,6 +48,7 @@ from .market import (
     market_worker_allowed,
 )
 from .progress import hit_batch_progress
+from .prolific import StudySyncResult, prolific_study_action, prolific_study_sync
 from .review import (
     ReviewOutcome,
     assignment_approve,
@@ -67,6 +69,7 @@ __all__ = [
     "LIVE_PERMISSION",
     "SYNC_LEASE",
     "CleanupResult",
+    "StudySyncResult",
     "ReviewOutcome",
     "SyncResult",
     "assignment_approve",
@@ -107,6 +110,8 @@ __all__ = [
     "market_next_hit",
     "market_return",
     "market_worker_allowed",
+    "prolific_study_action",
+    "prolific_study_sync",
     "provider_balance",
     "reject_message",
 ]

@@ -13,7 +13,7 @@ from annotation.models import Worker
 from annotation.services import worker_get_or_create
 from annotation.worker_ids import worker_id_hash
 from hits.exceptions import AssignmentMismatch, ProviderError
-from hits.models import Assignment, Hit, HitBatch, Provider
+from hits.models import HOSTED_PROVIDERS, Assignment, Hit, HitBatch
 from hits.providers import provider_for
 
 logger = logging.getLogger(__name__)
@@ -116,7 +116,7 @@ def assignment_arrive(hit: Hit, provider_assignment_id: str, raw_worker_id: str)
         if wrong is not None:
             raise wrong
         return existing
-    if batch.provider == Provider.MARKET:
+    if batch.provider in HOSTED_PROVIDERS:
         raise AssignmentMismatch(NOT_HANDED_OUT)
     why = hit_accepting_refusal(hit)
     if why:

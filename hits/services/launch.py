@@ -156,6 +156,14 @@ def hit_batch_publish(batch: HitBatch, *, limit: int | None = None) -> bool:
         raise
     remaining = batch.hits.filter(provider_hit_id="").exists()
     if not remaining:
+        try:
+            # Prolific publishes its study only now, when every HIT can be handed out.
+            provider.launch_finish(batch)
+        except ProviderError as exc:
+            HitBatch.objects.filter(pk=batch.pk).update(
+                status=HitBatch.Status.FAILED, error=str(exc)
+            )
+            raise
         HitBatch.objects.filter(pk=batch.pk, status=HitBatch.Status.LAUNCHING).update(
             status=HitBatch.Status.OPEN
         )

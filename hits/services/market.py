@@ -17,7 +17,7 @@ from annotation.models import Worker
 from annotation.services import worker_get_or_create
 from hits.answers import answers_json_from_fields
 from hits.exceptions import MarketRefused, NoMoreTasks
-from hits.models import Assignment, Hit, HitBatch, Provider, WorkerExclusion
+from hits.models import HOSTED_PROVIDERS, Assignment, Hit, HitBatch, WorkerExclusion
 from hits.planning import hit_item_ids
 from hits.selectors import DONE
 from hits.submissions import SubmissionRefused, assignment_submit
@@ -82,7 +82,7 @@ def market_hit_refusal(hit: Hit, worker: Worker, now=None) -> str:
     who returned the HIT, or let its time run out, may take it again."""
     batch = hit.batch
     now = now or timezone.now()
-    if batch.provider != Provider.MARKET or batch.status != HitBatch.Status.OPEN:
+    if batch.provider not in HOSTED_PROVIDERS or batch.status != HitBatch.Status.OPEN:
         return "This task is not open."
     if not hit.provider_hit_id or (hit.expires_at and hit.expires_at <= now):
         return "This task is no longer available."
@@ -111,7 +111,7 @@ def _market_overlap(hit: Hit, seen: set[int]) -> bool:
 def market_available_hits(batch: HitBatch, worker: Worker) -> list[Hit]:
     """The HITs of a batch this worker may take now, in order (a few queries per batch)."""
     now = timezone.now()
-    if batch.provider != Provider.MARKET or batch.status != HitBatch.Status.OPEN:
+    if batch.provider not in HOSTED_PROVIDERS or batch.status != HitBatch.Status.OPEN:
         return []
     if market_worker_allowed(batch, worker):
         return []
@@ -141,32 +141,34 @@ def market_next_hit(batch: HitBatch, worker: Worker) -> Hit | None:
 NO_MORE_TASKS = "There are no more tasks for you here. Thank you!"
 
 
-def market_accept(hit: Hit, raw_worker_id: str) -> Assignment:
+def market_accept(hit: Hit, raw_worker_id: str, assignment_id: str = "") -> Assignment:
     """A marketplace worker takes a HIT: the only way a marketplace assignment comes to be.
 
     Checked by ``market_hit_refusal`` and recorded under locks on the worker (their cap across
     the batch's HITs) and the HIT (its places). A refusal (MarketRefused) writes nothing, not even
-    the worker's row.
+    the worker's row. ``assignment_id`` names the assignment where the recruiting platform
+    already has a name for the place (Prolific's session id); else one is made up.
     """
     with transaction.atomic():
-        worker = worker_get_or_create(Provider.MARKET, raw_worker_id)
+        worker = worker_get_or_create(hit.batch.provider, raw_worker_id)
         worker = Worker.objects.select_for_update().get(pk=worker.pk)
         hit = Hit.objects.select_for_update().select_related("batch").get(pk=hit.pk)
         why = market_hit_refusal(hit, worker)
         if why:
             raise MarketRefused(why)
-        return assignment_open(hit, "LA" + secrets.token_hex(15).upper(), raw_worker_id)
+        aid = assignment_id or "LA" + secrets.token_hex(15).upper()
+        return assignment_open(hit, aid, raw_worker_id)
 
 
-def market_accept_next(batch: HitBatch, raw_worker_id: str) -> Assignment:
+def market_accept_next(batch: HitBatch, raw_worker_id: str, assignment_id: str = "") -> Assignment:
     """The worker takes the first HIT of the batch they may take; NoMoreTasks when none is left
     (nothing written)."""
     with transaction.atomic():
-        worker = worker_get_or_create(Provider.MARKET, raw_worker_id)
+        worker = worker_get_or_create(batch.provider, raw_worker_id)
         hit = market_next_hit(batch, Worker.objects.select_for_update().get(pk=worker.pk))
         if hit is None:
             raise NoMoreTasks(NO_MORE_TASKS)
-        return market_accept(hit, raw_worker_id)
+        return market_accept(hit, raw_worker_id, assignment_id)
 
 
 def market_return(assignment: Assignment) -> None:
@@ -187,7 +189,10 @@ def market_external_submit(
     """
     a = (
         Assignment.objects.select_related("hit__batch", "worker")
-        .filter(hit__batch__provider=Provider.MARKET, provider_assignment_id=provider_assignment_id)
+        .filter(
+            hit__batch__provider__in=HOSTED_PROVIDERS,
+            provider_assignment_id=provider_assignment_id,
+        )
         .first()
     )
     if a is None:

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from hits.answers import answers_json_from_fields
 from hits.exceptions import AssignmentMismatch, ProviderError
-from hits.models import Assignment, Hit, HitBatch
+from hits.models import Assignment, Hit, HitBatch, Provider
 from hits.providers import provider_for
 from hits.providers.base import ProviderAssignment, ProviderHit
 from hits.selectors import DONE
@@ -60,6 +60,10 @@ def hit_batch_sync(batch: HitBatch) -> SyncResult:
         _hit_apply(hit, record, assignments, result)
         result.hits += 1
         hit_batch_progress(batch, job="sync", done=n, total=len(hits))
+    if batch.provider == Provider.PROLIFIC and batch.hit_type_id:
+        from .prolific import prolific_study_sync
+
+        prolific_study_sync(batch)
     _batch_status_update(batch)
     hit_batch_progress(
         batch,
