@@ -275,9 +275,9 @@ PROLIFIC_TIMEOUT = env.float("PROLIFIC_TIMEOUT", default=30.0)
 PROLIFIC_COMPLETION_URL = env.str(
     "PROLIFIC_COMPLETION_URL", default="https://app.prolific.com/submissions/complete"
 )
-# Prolific's service fee on rewards and bonuses, and VAT on that fee. 33.3% is the figure
-# Prolific quoted for its standard plan; it could not be confirmed from its pricing page here
-# (it varies by plan and date): set yours. VAT (UK standard rate, 20%) applies to the fee for
+# Prolific's platform fee on rewards and bonuses, and VAT on that fee. prolific.com/pricing
+# (September 2026) gives 33.3% for academic and non-profit workspaces and 42.8% for corporate
+# ones: set 0.428 for a corporate workspace. VAT (UK standard rate, 20%) applies to the fee for
 # UK and some EU workspaces; set 0 where it does not (e.g. a US workspace).
 PROLIFIC_SERVICE_FEE_RATE = env.float("PROLIFIC_SERVICE_FEE_RATE", default=0.333)
 PROLIFIC_VAT_RATE = env.float("PROLIFIC_VAT_RATE", default=0.20)
