@@ -14,6 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from .admin_prolific import prolific_admin_study_action, prolific_mismatch_html
 from .exceptions import HitsError
 from .models import Assignment, Bonus, Hit, HitBatch, WorkerExclusion, WorkerNotice
 from .selectors import assignment_gold_accuracy, hit_batch_stats
@@ -95,6 +96,7 @@ class HitBatchAdmin(admin.ModelAdmin):
         "launched_at",
         "launched_by",
         "market_link",
+        "only_one_side",
     ]
     actions = [
         "preview_and_launch",
@@ -106,9 +108,12 @@ class HitBatchAdmin(admin.ModelAdmin):
         "repost_unfinished",
         "clean_up_orphans",
         "set_worker_lists",
+        "prolific_pause",
+        "prolific_resume",
+        "prolific_stop",
     ]
     fieldsets = [
-        (None, {"fields": ["status", "watch", "job", "error", "market_link"]}),
+        (None, {"fields": ["status", "watch", "job", "error", "market_link", "only_one_side"]}),
         *((name, {"fields": list(fields)}) for name, fields in CONFIG_SECTIONS),
         ("Review rules", {"fields": ["review_rules"]}),
         (
@@ -205,6 +210,10 @@ class HitBatchAdmin(admin.ModelAdmin):
         if obj.worker_id_param:
             url += f"?{obj.worker_id_param}={{{{%{obj.worker_id_param}%}}}}"
         return format_html("<code>{}</code>", url)
+
+    @admin.display(description="only one side has")
+    def only_one_side(self, obj):
+        return prolific_mismatch_html(obj)
 
     # --- launch ---------------------------------------------------------------------------
 
@@ -316,6 +325,18 @@ class HitBatchAdmin(admin.ModelAdmin):
                     self.message_user(request, f"{batch.name}: lists set {counts}.")
             return None
         return render_action_form(self, request, queryset, form, "Set worker lists")
+
+    @admin.action(description="Pause the study (Prolific)")
+    def prolific_pause(self, request, queryset):
+        prolific_admin_study_action(self, request, queryset, "pause")
+
+    @admin.action(description="Resume the study (Prolific)")
+    def prolific_resume(self, request, queryset):
+        prolific_admin_study_action(self, request, queryset, "resume")
+
+    @admin.action(description="Stop the study (Prolific)")
+    def prolific_stop(self, request, queryset):
+        prolific_admin_study_action(self, request, queryset, "stop")
 
     @admin.action(description="Re-post the unfinished items as a new draft batch")
     def repost_unfinished(self, request, queryset):

@@ -4,9 +4,12 @@ on our own origin (SameSite=Lax), read by the marketplace's pages and by the tas
 from __future__ import annotations
 
 import re
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+
+from .models import Assignment
 
 SALT = "hits.market.worker"
 WORKER_ID_RE = re.compile(r"^[A-Za-z0-9_.@-]{3,64}$")
@@ -30,3 +33,15 @@ def market_session_bind(response: HttpResponse, request: HttpRequest, raw_id: st
         secure=request.is_secure(),
     )
     return response
+
+
+def hosted_task_link(request: HttpRequest, a: Assignment, raw_id: str, *, submit_to: str) -> str:
+    """The task page of an assignment a hosted marketplace (ours, or Prolific's participants
+    on our site) handed out, posting its final submit back to ``submit_to`` on this site."""
+    params = {
+        "assignmentId": a.provider_assignment_id,
+        "hitId": a.hit.provider_hit_id,
+        "workerId": raw_id,
+        "turkSubmitTo": request.build_absolute_uri(submit_to).rstrip("/"),
+    }
+    return f"/task/{a.hit_id}/?{urlencode(params)}"

@@ -25,7 +25,12 @@ from annotation.models import Worker
 from annotation.worker_ids import worker_id_hash
 
 from .exceptions import MarketRefused, NoMoreTasks
-from .market_identity import WORKER_ID_RE, market_session_bind, market_session_worker_id
+from .market_identity import (
+    WORKER_ID_RE,
+    hosted_task_link,
+    market_session_bind,
+    market_session_worker_id,
+)
 from .models import Assignment, Hit, HitBatch, Provider, WorkerNotice
 from .services import (
     market_accept,
@@ -111,13 +116,7 @@ def _refusals(view):
 
 
 def _task_link(request: HttpRequest, a: Assignment, raw_id: str) -> str:
-    params = {
-        "assignmentId": a.provider_assignment_id,
-        "hitId": a.hit.provider_hit_id,
-        "workerId": raw_id,
-        "turkSubmitTo": request.build_absolute_uri("/market").rstrip("/"),
-    }
-    return f"/task/{a.hit_id}/?{urlencode(params)}"
+    return hosted_task_link(request, a, raw_id, submit_to="/market")
 
 
 def market_home(request: HttpRequest) -> HttpResponse:

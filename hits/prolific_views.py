@@ -10,7 +10,6 @@ submission to it. Only our accept (hits.services.market) creates the assignment.
 from __future__ import annotations
 
 import re
-from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -21,7 +20,12 @@ from annotation.models import Worker
 from annotation.worker_ids import worker_id_hash
 
 from .exceptions import MarketRefused, NoMoreTasks
-from .market_identity import WORKER_ID_RE, market_session_bind, market_session_worker_id
+from .market_identity import (
+    WORKER_ID_RE,
+    hosted_task_link,
+    market_session_bind,
+    market_session_worker_id,
+)
 from .models import Assignment, HitBatch, Provider
 from .providers.prolific import completion_code, completion_url, screened_out_code
 from .services import market_accept_next, market_external_submit
@@ -34,13 +38,7 @@ def _refused(request: HttpRequest, message: str, status: int) -> HttpResponse:
 
 
 def _task_link(request: HttpRequest, a: Assignment, raw_id: str) -> str:
-    params = {
-        "assignmentId": a.provider_assignment_id,
-        "hitId": a.hit.provider_hit_id,
-        "workerId": raw_id,
-        "turkSubmitTo": request.build_absolute_uri("/prolific").rstrip("/"),
-    }
-    return f"/task/{a.hit_id}/?{urlencode(params)}"
+    return hosted_task_link(request, a, raw_id, submit_to="/prolific")
 
 
 @require_GET

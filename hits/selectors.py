@@ -33,26 +33,58 @@ def hit_batch_cost_preview(batch: HitBatch, *, balance: Decimal | None) -> CostP
     planned = list(batch.hits.values_list("max_assignments", flat=True))
     if not planned:
         planned = [h.max_assignments for h in hit_plan(batch)]
+    return _batch_cost(batch, planned, bonus_total=batch.bonus_budget, balance=balance)
+
+
+def _batch_cost(
+    batch: HitBatch,
+    max_assignments_per_hit: list[int],
+    *,
+    bonus_total: Decimal,
+    balance: Decimal | None = None,
+) -> CostPreview:
+    """The batch's provider's fees on these assignments and bonuses (MTurk's commission,
+    Prolific's service fee and VAT, none on the built-in marketplace)."""
     if batch.provider == Provider.PROLIFIC:
         return cost_preview(
-            planned,
+            max_assignments_per_hit,
             reward=batch.reward,
             masters=False,
-            bonus_total=batch.bonus_budget,
+            bonus_total=bonus_total,
             balance=balance,
             budget_cap=batch.budget_cap,
             service_fee_rate=Decimal(str(settings.PROLIFIC_SERVICE_FEE_RATE)),
             vat_rate=Decimal(str(settings.PROLIFIC_VAT_RATE)),
         )
     return cost_preview(
-        planned,
+        max_assignments_per_hit,
         reward=batch.reward,
         masters=batch_uses_masters(batch),
-        bonus_total=batch.bonus_budget,
+        bonus_total=bonus_total,
         balance=balance,
         budget_cap=batch.budget_cap,
         charges_fees=batch.provider == Provider.MTURK,
     )
+
+
+def hit_batch_spend(batch: HitBatch, assignments: int, bonuses: list[Decimal]) -> Decimal:
+    """What ``assignments`` paid places and these paid bonuses cost with the provider's fees."""
+    if batch.provider == Provider.PROLIFIC:
+        # Prolific's fee is a flat rate on the rewards and bonuses, VAT on the fee.
+        return _batch_cost(batch, [assignments], bonus_total=sum(bonuses, Decimal("0"))).total
+    # MTurk charges per assignment (rate by the batch's assignment count) and per bonus.
+    fees = batch.provider == Provider.MTURK
+    per_assignment = batch.reward
+    if fees:
+        per_assignment += assignment_fee(
+            batch.reward,
+            max_assignments=batch.assignments_per_item,
+            masters=batch_uses_masters(batch),
+        )
+    total = per_assignment * assignments
+    for amount in bonuses:
+        total += amount + (bonus_fee(amount) if fees else Decimal("0"))
+    return total
 
 
 @dataclass(frozen=True)
@@ -116,20 +148,15 @@ def hit_batch_stats(batch: HitBatch) -> BatchStats:
         .filter(assignment__hit__batch=batch, is_gold=False)
         .exclude(assignment__status=Assignment.Status.REJECTED)
     )
-    masters = batch_uses_masters(batch)
-    fees = batch.provider == Provider.MTURK
-    per_assignment = batch.reward
-    if fees:
-        per_assignment += assignment_fee(
-            batch.reward, max_assignments=batch.assignments_per_item, masters=masters
+    paid = list(
+        Bonus.objects.filter(assignment__hit__batch=batch, paid_at__isnull=False).values_list(
+            "amount", flat=True
         )
-    paid = Bonus.objects.filter(assignment__hit__batch=batch, paid_at__isnull=False)
-    bonus_total = Decimal("0")
-    for amount in paid.values_list("amount", flat=True):
-        bonus_total += amount + (bonus_fee(amount) if fees else Decimal("0"))
+    )
     approved = by_status.get(Assignment.Status.APPROVED, 0)
     outstanding = max(0, wanted - approved - by_status.get(Assignment.Status.REJECTED, 0))
-    spent = per_assignment * approved + bonus_total
+    spent = hit_batch_spend(batch, approved, paid)
+    projected = hit_batch_spend(batch, approved + outstanding, paid)
     durations = [
         (s - a).total_seconds()
         for a, s in assignments.filter(
@@ -144,7 +171,7 @@ def hit_batch_stats(batch: HitBatch) -> BatchStats:
         votes_collected=votes.count(),
         votes_needed=votes_needed,
         spent=spent,
-        projected=spent + per_assignment * outstanding,
+        projected=projected,
         median_seconds=statistics.median(durations) if durations else None,
     )
 

@@ -112,7 +112,7 @@ class MarketProvider(base.CrowdProvider):
         return self._record(self._published(hit))
 
     def list_hits(self) -> Iterator[base.ProviderHit]:
-        hits = Hit.objects.filter(batch__provider="market").exclude(provider_hit_id="")
+        hits = Hit.objects.filter(batch__provider=self.name).exclude(provider_hit_id="")
         for hit in hits.select_related("batch").iterator():
             yield self._record(hit)
 
@@ -142,7 +142,7 @@ class MarketProvider(base.CrowdProvider):
         # Our marketplace hands out every assignment itself: its rows are its records.
         a = (
             Assignment.objects.select_related("hit__batch")
-            .filter(hit__batch__provider="market", provider_assignment_id=assignment_id)
+            .filter(hit__batch__provider=self.name, provider_assignment_id=assignment_id)
             .first()
         )
         return None if a is None else self._assignment(a, a.hit, timezone.now())

@@ -23,7 +23,6 @@ from urllib.parse import urljoin
 
 import httpx
 from django.conf import settings
-from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from hits.exceptions import ProviderError
@@ -288,21 +287,6 @@ class ProlificProvider(MarketProvider):
         only its hash)."""
         sub = self.client.call("GET", f"submissions/{assignment.provider_assignment_id}/")
         return sub.get("participant_id") or sub.get("participant") or ""
-
-    # --- the HIT side is ours (see MarketProvider); these name the Prolific batches ---------
-
-    def list_hits(self) -> Iterator[base.ProviderHit]:
-        hits = Hit.objects.filter(batch__provider="prolific").exclude(provider_hit_id="")
-        for hit in hits.select_related("batch").iterator():
-            yield self._record(hit)
-
-    def get_assignment(self, assignment_id: str) -> base.ProviderAssignment | None:
-        a = (
-            Assignment.objects.select_related("hit__batch")
-            .filter(hit__batch__provider="prolific", provider_assignment_id=assignment_id)
-            .first()
-        )
-        return None if a is None else self._assignment(a, a.hit, timezone.now())
 
     # --- review and money -----------------------------------------------------------------------
 
