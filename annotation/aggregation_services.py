@@ -14,6 +14,8 @@ How each kind becomes labels (stored in :class:`~annotation.models.AggregatedLab
   ``dawid_skene``, ``one_coin``, ``mace``, ``gold_weighted`` (items with ``gold_label``),
   ``consensus`` (k of n; stored under :func:`~annotation.aggregation.consensus_method_name`,
   e.g. ``consensus_3of5``, or ``consensus_3ofany`` without n) and ``strict`` (unanimous).
+  Answers keep their meaning whatever order the page showed; a note gives the share of votes
+  for the label shown first (:mod:`annotation.review_order`).
 * **label** — each vote's answer is the class the worker picked; the same methods as review
   (default ``dawid_skene`` and ``majority``).
 * **verify** — ``verify_majority`` and ``verify_strict``: label = the shown label when the item's
@@ -46,6 +48,7 @@ from . import aggregation as agg
 from .exceptions import AggregationError
 from .jobs import enqueue_on_commit
 from .models import AggregatedLabel, AggregationRun, Dataset, Item, TaskKind, Vote
+from .review_order import review_position_note
 
 logger = logging.getLogger(__name__)
 
@@ -262,6 +265,9 @@ def _aggregate_review(
             f"dataset {dataset.name}: its review votes all answer 'neither' or lack a label; "
             "there is no class to aggregate"
         )
+    # Answers are stored in canonical codes whatever order was shown; report the order's pull.
+    if note := review_position_note(dataset):
+        notes.append(note)
     return _categorical(items, dataset, methods, opts, table), voted, counts, int(counts.sum())
 
 

@@ -152,6 +152,10 @@ class Vote(models.Model):
     ``answer`` by kind: complementary — the class chosen as NOT the label; verify — 0 correct,
     1 not sure, 2 wrong (about ``shown_label``); select — 1 selected, 0 seen but not selected;
     review — 0 given, 1 suggested, 2 both, 3 neither; label — the class index chosen.
+
+    ``candidates`` holds the labels shown, in display order: for complementary the classes
+    offered, for review ``[given, suggested]`` or ``[suggested, given]`` as the page showed them
+    (the answer keeps its meaning whatever the order); null when unknown.
     """
 
     class Source(models.TextChoices):

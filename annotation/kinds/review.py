@@ -7,7 +7,13 @@ accepted too: the given label is the item's current label and the suggested one 
 build_hits params: ``suggested`` ({item id: label}) and/or ``curation_run`` (a CurationRun id
 whose LabelIssues supply the suggestion); an item with neither is refused.
 Gold problems show the gold label as given or as suggested (even odds) against another class.
-Votes: answer 0 given, 1 suggested, 2 both, 3 neither; ``shown_label`` / ``suggested_label``.
+Per (assignment, item) the two labels are shown in a pseudo-random order (an HMAC of the pair
+with the site secret, so a reload shows the same; a preview uses one fixed key per HIT), so the
+given label does not always come first.
+Votes: answer 0 given, 1 suggested, 2 both, 3 neither, whatever the order shown (the page maps
+the shown choices back); ``shown_label`` / ``suggested_label`` hold the given and suggested
+labels, and ``candidates`` the two labels in the order shown (``[given, suggested]`` or
+``[suggested, given]``; null on votes from before the order was recorded, and on imports).
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from typing import Any
+
+from django.utils.crypto import salted_hmac
 
 from ..aggregation import (
     REVIEW_ANSWERS,
@@ -69,6 +77,12 @@ def labels_for(entry: Any, item, params: dict) -> tuple[int | None, int | None]:
     return given, issue[1]
 
 
+def suggested_first(key: str, item_id: int) -> bool:
+    """Whether the suggested label is shown before the given one; the same for the same key."""
+    digest = salted_hmac("annotation.kinds.review", f"{key}:{item_id}").digest()
+    return bool(digest[0] & 1)
+
+
 class Review(FlatKind):
     name = "review"
     template = "tasks/review.html"
@@ -110,12 +124,20 @@ class Review(FlatKind):
             req = dataclasses.replace(req, gold=[])
         return build_flat_hits(req, entry=lambda item: entries[item.pk], gold_entry=gold_entry)
 
+    def suggested_first_for(self, hit, assignment, item_id: int) -> bool:
+        """Whether this assignment (or the HIT's preview) shows the suggested label first."""
+        key = f"a{assignment.pk}" if assignment is not None else f"preview-h{hit.pk}"
+        return suggested_first(key, item_id)
+
     def allowed_answers(self, hit, assignment, entry, item):
         return range(len(REVIEW_ANSWERS))
 
     def vote_fields(self, hit, assignment, entry, item, answer):
         given, suggested = labels_for(entry, item, hit.batch.params or {})
-        return {"shown_label": given, "suggested_label": suggested}
+        shown = [given, suggested]
+        if self.suggested_first_for(hit, assignment, item.pk):
+            shown.reverse()
+        return {"shown_label": given, "suggested_label": suggested, "candidates": shown}
 
     def page_context(self, hit, assignment) -> dict[str, Any]:
         dataset = hit.batch.dataset
@@ -128,15 +150,32 @@ class Review(FlatKind):
             item = rows[item_id]
             given, suggested = labels_for(entry, item, params)
             g, s = class_name(dataset, given), class_name(dataset, suggested)
+            # Label choices (and their examples) in this assignment's order; the values stay
+            # the canonical answers, so a click on the given label stores 0 wherever it sits.
+            labels = [
+                (given, g, "given", REVIEW_GIVEN),
+                (suggested, s, "suggested", REVIEW_SUGGESTED),
+            ]
+            if self.suggested_first_for(hit, assignment, item_id):
+                labels.reverse()
             refs = [
                 {**example_view(examples[c][0], dataset), "role": role}
-                for c, role in ((given, "given"), (suggested, "suggested"))
+                for c, _, role, _ in labels
                 if c in examples
             ]
-            problem = problem_for(number, item, given=g, suggested=s, refs=refs)
+            problem = problem_for(
+                number,
+                item,
+                given=g,
+                suggested=s,
+                labels=[{"name": name, "role": role} for _, name, role, _ in labels],
+                refs=refs,
+            )
             problem.choices = [
-                Choice(str(REVIEW_GIVEN), g, "1", "the given label"),
-                Choice(str(REVIEW_SUGGESTED), s, "2", "the suggested label"),
+                Choice(str(value), name, str(n), f"the {role} label")
+                for n, (_, name, role, value) in enumerate(labels, start=1)
+            ]
+            problem.choices += [
                 Choice(str(REVIEW_BOTH), "Both", "3", "the image fits both"),
                 Choice(str(REVIEW_NEITHER), "Neither", "4", "it is something else"),
             ]

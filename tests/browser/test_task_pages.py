@@ -154,6 +154,8 @@ def test_choice_kind_framed_like_mturk(
     if kind == "review":
         pairs = {e["item"]: (e["given"], e["suggested"]) for e in hit.items}
         assert all((v.shown_label, v.suggested_label) == pairs[v.item_id] for v in votes)
+        for item, shown in values:  # the two labels in the order this page showed them
+            assert votes.get(item_id=item).candidates == [pairs[item][a] for a in shown[:2]]
 
     # Reloading the accepted HIT shows the clear "already submitted" state.
     page.goto(outer.frame_url(src))
