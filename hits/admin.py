@@ -14,6 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from .admin_forms import HitBatchAdminForm, hit_batch_items_html
 from .admin_prolific import prolific_admin_study_action, prolific_mismatch_html
 from .exceptions import HitsError
 from .models import Assignment, Bonus, Hit, HitBatch, WorkerExclusion, WorkerNotice
@@ -48,6 +49,8 @@ CONFIG_SECTIONS = (
     ("Qualifications", ("qualification_preset", "qualification_params")),
 )
 CONFIG_FIELDS = tuple(field for _, fields in CONFIG_SECTIONS for field in fields)
+# A launched batch shows its items as a count and a few ids, never one line per item.
+ITEMS_SHOWN = {"items": "chosen_items"}
 
 
 def bar(done: int | float, total: int | float, label: str, color: str = "#1976d2") -> str:
@@ -84,7 +87,10 @@ class HitBatchAdmin(admin.ModelAdmin):
     list_display = ["env", "name", "dataset", "kind", "status", "votes_bar", "created_at"]
     list_filter = ["environment", "provider", "status", "kind"]
     search_fields = ["name", "title"]
-    filter_horizontal = ["items"]
+    list_select_related = ["dataset"]
+    form = HitBatchAdminForm
+    # Items are typed as ids: a picker would list (and query) every item of every dataset.
+    raw_id_fields = ["items"]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     readonly_fields = [
         "uid",
@@ -135,8 +141,21 @@ class HitBatchAdmin(admin.ModelAdmin):
         fields = list(self.readonly_fields)
         if obj is not None and obj.status != HitBatch.Status.DRAFT:
             # Launched: the provider holds these now; change them by re-posting.
-            fields += list(CONFIG_FIELDS)
+            fields += [ITEMS_SHOWN.get(f, f) for f in CONFIG_FIELDS]
         return fields
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or obj.status == HitBatch.Status.DRAFT:
+            return fieldsets
+        return [
+            (name, {**opts, "fields": [ITEMS_SHOWN.get(f, f) for f in opts["fields"]]})
+            for name, opts in fieldsets
+        ]
+
+    @admin.display(description="items")
+    def chosen_items(self, obj):
+        return hit_batch_items_html(obj)
 
     @admin.display(description="env", ordering="environment")
     def env(self, obj):
