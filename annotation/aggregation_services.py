@@ -221,6 +221,14 @@ def review_vote_table(
         it.append(item_id)
         wk.append(worker_id)
         lb.append(label)
+    return _class_table(items, it, wk, lb, all_items)
+
+
+def _class_table(
+    items: ItemIndex, it: array, wk: array, lb: array, all_items: array
+) -> tuple[agg.VoteTable, np.ndarray, np.ndarray]:
+    """(table, voted positions, votes per item (N,)) from class votes (item id, worker id,
+    class) and every voted item id (including votes that name no class)."""
     n = items.ids.size
     counts = np.bincount(items.positions(np.asarray(all_items, dtype=np.int64)), minlength=n)
     workers, m = _compact(wk)
@@ -246,14 +254,7 @@ def label_vote_table(
             it.append(item_id)
             wk.append(worker_id)
             lb.append(answer)
-    n = items.ids.size
-    counts = np.bincount(items.positions(np.asarray(all_items, dtype=np.int64)), minlength=n)
-    workers, m = _compact(wk)
-    table = agg.VoteTable.from_arrays(
-        items.positions(np.asarray(it, dtype=np.int64)), workers,
-        np.asarray(lb, dtype=np.int64), num_items=n, num_workers=m,
-    )  # fmt: skip
-    return table, np.flatnonzero(counts > 0), counts
+    return _class_table(items, it, wk, lb, all_items)
 
 
 def _aggregate_review(
