@@ -29,14 +29,13 @@ import re
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-from task_pages import ROOT, free_port, manage, pct, request
+from task_pages import free_port, gunicorn, manage, pct, request
 
 SETUP = r"""
 import json
@@ -110,28 +109,6 @@ def database_fresh(server: str, name: str, *, drop_only: bool = False) -> None:
         )
         if not drop_only:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-
-
-def gunicorn(env: dict, port: int, workers: int) -> subprocess.Popen:
-    """The site under gunicorn on loopback, once it answers."""
-    server = subprocess.Popen(
-        [
-            sys.executable, "-m", "gunicorn", "annotation.wsgi:application",
-            "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-            "--backlog", "2048", "--log-level", "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-    )  # fmt: skip
-    for _ in range(300):
-        try:
-            if request(port, "GET", "/")[0] == 200:
-                return server
-        except OSError:
-            time.sleep(0.1)
-    os.killpg(server.pid, signal.SIGTERM)
-    raise SystemExit("gunicorn did not come up")
 
 
 def burst(port: int, posts: list[tuple[int, bytes]]) -> list[tuple[float, int, dict]]:

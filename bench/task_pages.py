@@ -143,6 +143,28 @@ def page_request(hit_pk: int, taken: list, port: int, kind: str) -> tuple[str, d
     return f"/task/{hit_pk}/?{query}", {"Cookie": f"{MARKET_COOKIE}={cookie}"}
 
 
+def gunicorn(env: dict, port: int, workers: int) -> subprocess.Popen:
+    """The site under gunicorn on loopback, once it answers."""
+    server = subprocess.Popen(
+        [
+            sys.executable, "-m", "gunicorn", "annotation.wsgi:application",
+            "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+            "--backlog", "2048", "--log-level", "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+    )  # fmt: skip
+    for _ in range(300):
+        try:
+            if request(port, "GET", "/")[0] == 200:
+                return server
+        except OSError:
+            time.sleep(0.1)
+    os.killpg(server.pid, signal.SIGTERM)
+    raise SystemExit("gunicorn did not come up")
+
+
 def answers_from(html: str) -> tuple[str, list[dict]]:
     """The token and a valid answer list, read from the page as a browser would."""
     data = json.loads(re.search(r'id="task-data" type="application/json">(.*?)</script>', html)[1])
@@ -253,31 +275,7 @@ def main() -> None:
 
         with sqlite3.connect(var / "db.sqlite3") as db:
             journal = db.execute("PRAGMA journal_mode").fetchone()[0]
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "annotation.wsgi:application",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                str(args.workers),
-                "--log-level",
-                "warning",
-            ],
-            cwd=ROOT,
-            env=env,
-            start_new_session=True,
-        )
-        for _ in range(300):
-            try:
-                if request(port, "GET", "/")[0] == 200:
-                    break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            raise SystemExit("gunicorn did not come up")
+        server = gunicorn(env, port, args.workers)
 
         print(
             f"# task pages: gunicorn {args.workers} sync workers on {os.cpu_count()} CPUs, "
