@@ -4,9 +4,7 @@ Playwright's sync API runs an event loop in this thread, so Django's async-safet
 told that the ORM calls the tests make between page actions are fine.
 """
 
-import importlib.util
 import os
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,6 +12,8 @@ from pathlib import Path
 from urllib.parse import parse_qs, quote
 
 import pytest
+
+from tests.tasks.conftest import taskdata
 
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
@@ -24,19 +24,9 @@ CHROMIUM_ARGS = [
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 
 
-def _load_taskdata():
-    if "task_test_data" not in sys.modules:
-        path = Path(__file__).resolve().parents[1] / "tasks" / "taskdata.py"
-        spec = importlib.util.spec_from_file_location("task_test_data", path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["task_test_data"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["task_test_data"]
-
-
 @pytest.fixture
 def td():
-    return _load_taskdata()
+    return taskdata
 
 
 @pytest.fixture(scope="module")

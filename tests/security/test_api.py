@@ -3,9 +3,7 @@ message (never a 500), and nothing in the database or the media folder changes."
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -19,22 +17,12 @@ from annotation.models import Dataset, Item, Vote
 from hits.models import Assignment, Hit, HitBatch
 from hits.services import market_accept
 from hits.task_tokens import token_issue
+from tests.tasks.conftest import taskdata
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 DEEP_LIST = b"[" * 100_000 + b"]" * 100_000
 DEEP_OBJECT = b'{"a":' * 5_000 + b"1" + b"}" * 5_000
-
-
-def _taskdata():
-    # The task tests' dataset and HIT builders (tests has no packages; loaded by path).
-    if "task_test_data" not in sys.modules:
-        path = Path(__file__).resolve().parents[1] / "tasks" / "taskdata.py"
-        spec = importlib.util.spec_from_file_location("task_test_data", path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["task_test_data"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["task_test_data"]
 
 
 @dataclass
@@ -65,7 +53,7 @@ def site(live_server, django_user_model, media_root):
     handed out by the marketplace (with its task token)."""
     from rest_framework.authtoken.models import Token
 
-    td = _taskdata()
+    td = taskdata
     staff = django_user_model.objects.create_user("staff", password="pw-for-tests-1", is_staff=True)
     dataset = td.make_dataset("sec-shapes", n=20, k=4, gold_every=5)
     hit = td.make_hit(dataset, "verify", items_per_hit=8, gold_rate=0.0)
