@@ -19,7 +19,7 @@ from annotation import urls as root_urls
 from annotation.images import rendition_url
 from annotation.models import Dataset, Item
 
-from .uploads import multipart, png_bytes
+from .uploads import api_upload, png_bytes
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -62,20 +62,9 @@ def upload_polyglot(site) -> tuple[int, bytes]:
         zf.writestr("cats/evil.html", png_bytes(1, size=24) + SCRIPT)
         zf.writestr("cats/plain.png", png_bytes(2, size=24))
         zf.writestr("dogs/dog.png", png_bytes(3, size=24))
-    body, ctype = multipart(
-        {"name": "poly", "format": "folder"}, {"file": ("poly.zip", buf.getvalue())}
+    return api_upload(
+        site, {"name": "poly", "format": "folder"}, {"file": ("poly.zip", buf.getvalue())}
     )
-    req = urllib.request.Request(
-        site.url + "/api/datasets/",
-        data=body,
-        method="POST",
-        headers={"Authorization": f"Token {site.token}", "Content-Type": ctype},
-    )
-    try:
-        with urllib.request.urlopen(req, timeout=60) as resp:
-            return resp.status, resp.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
 
 
 def test_polyglot_is_stored_and_served_only_as_a_png(site, media_root):

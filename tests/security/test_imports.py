@@ -10,8 +10,6 @@ import pickle
 import signal
 import struct
 import time
-import urllib.error
-import urllib.request
 import zipfile
 from pathlib import Path
 from types import SimpleNamespace
@@ -23,7 +21,7 @@ from django.core.management.base import CommandError
 
 from annotation.models import Dataset, Item, Vote, Worker
 
-from .uploads import multipart, png_bytes
+from .uploads import api_upload, png_bytes
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -46,18 +44,8 @@ def site(live_server, django_user_model):
 
 def upload(site, fmt: str, filename: str, data: bytes, name: str = "hostile") -> tuple[int, str]:
     """POST /api/datasets/ with one file; (status, the reply's detail or body)."""
-    body, ctype = multipart({"name": name, "format": fmt}, {"file": (filename, data)})
-    req = urllib.request.Request(
-        site.url + "/api/datasets/",
-        data=body,
-        method="POST",
-        headers={"Authorization": f"Token {site.token}", "Content-Type": ctype},
-    )
-    try:
-        with urllib.request.urlopen(req, timeout=120) as resp:
-            return resp.status, resp.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
+    status, body = api_upload(site, {"name": name, "format": fmt}, {"file": (filename, data)})
+    return status, body.decode()
 
 
 @pytest.fixture

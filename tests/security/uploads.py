@@ -1,6 +1,8 @@
 """Request bodies the security tests post: a multipart upload and a small real PNG."""
 
 import io
+import urllib.error
+import urllib.request
 import uuid
 
 import numpy as np
@@ -29,3 +31,19 @@ def multipart(fields: dict[str, str], files: dict[str, tuple[str, bytes]]) -> tu
         out.write(data + b"\r\n")
     out.write(f"--{boundary}--\r\n".encode())
     return out.getvalue(), f"multipart/form-data; boundary={boundary}"
+
+
+def api_upload(site, fields: dict[str, str], files: dict[str, tuple[str, bytes]]):
+    """POST /api/datasets/ as the site's staff token, over HTTP: (status, body bytes)."""
+    body, ctype = multipart(fields, files)
+    req = urllib.request.Request(
+        site.url + "/api/datasets/",
+        data=body,
+        method="POST",
+        headers={"Authorization": f"Token {site.token}", "Content-Type": ctype},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=120) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
