@@ -43,10 +43,8 @@ MARKET_COOKIE = "market_worker"  # settings.MARKET_WORKER_COOKIE
 
 SETUP = r"""
 import json, os, random
-from django.conf import settings
-from django.core import signing
 from annotation import kinds
-from hits.market_identity import SALT
+from hits.market_identity import market_cookie_value
 from hits.services import market_accept
 from annotation.models import Dataset, Item
 from hits.models import Hit, HitBatch
@@ -88,12 +86,11 @@ for kind, its in chosen.items():
         batch=batch, number=1, provider_hit_id=f"BENCH-{kind}", items=hit_items,
         gold_items=hit_gold, max_assignments=10**6, status="Assignable",
     )
-    signer = signing.get_cookie_signer(salt=settings.MARKET_WORKER_COOKIE + SALT)
     taken = []
     for n in range(int(os.environ["BENCH_ACCEPTS"])):
         worker = f"BENCHWORKER{kind}{n}"
         a = market_accept(hit, worker)
-        taken.append([a.provider_assignment_id, worker, signer.sign(worker)])
+        taken.append([a.provider_assignment_id, worker, market_cookie_value(worker)])
     out[kind] = {"pk": hit.pk, "taken": taken}
 print("HITS=" + json.dumps(out))
 """

@@ -21,6 +21,14 @@ def market_session_worker_id(request: HttpRequest) -> str:
     return request.get_signed_cookie(settings.MARKET_WORKER_COOKIE, default="", salt=SALT)
 
 
+def market_cookie_value(raw_id: str) -> str:
+    """The cookie value that binds ``raw_id``, signed as ``market_session_bind`` signs it (for
+    tools that open a worker's browser without the landing page: benches, browser tests)."""
+    response = HttpResponse()
+    response.set_signed_cookie(settings.MARKET_WORKER_COOKIE, raw_id, salt=SALT)
+    return response.cookies[settings.MARKET_WORKER_COOKIE].value
+
+
 def market_session_bind(response: HttpResponse, request: HttpRequest, raw_id: str) -> HttpResponse:
     """Bind ``raw_id`` to the browser that made ``request`` (set on ``response``)."""
     response.set_signed_cookie(

@@ -164,17 +164,15 @@ def market_worker(live_server):
     """A worker who took a HIT on the built-in marketplace: their assignment (made by the
     marketplace's own accept) and the signed cookie their browser holds for this site."""
     from django.conf import settings
-    from django.core import signing
 
-    from hits.market_identity import SALT
+    from hits.market_identity import market_cookie_value
     from hits.services import market_accept
 
     def take(hit, raw_id: str):
         assignment = market_accept(hit, raw_id)
-        signer = signing.get_cookie_signer(salt=settings.MARKET_WORKER_COOKIE + SALT)
         cookie = {
             "name": settings.MARKET_WORKER_COOKIE,
-            "value": signer.sign(raw_id),
+            "value": market_cookie_value(raw_id),
             "url": live_server.url,
             "sameSite": "Lax",
             "httpOnly": True,
