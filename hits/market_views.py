@@ -19,7 +19,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from annotation.models import Worker
 from annotation.worker_ids import worker_id_hash
@@ -247,15 +247,22 @@ def batch_start(request: HttpRequest, uid) -> HttpResponse:
     return _accept(request, None, batch)
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 def assignment_return(request: HttpRequest, assignment_id: str) -> HttpResponse:
-    worker = _worker(market_session_worker_id(request))
+    """GET: ask before giving the HIT back (the task page links here); POST: give it back, so
+    its place opens for another worker at once instead of when the time runs out."""
+    raw_id = market_session_worker_id(request)
     a = get_object_or_404(
         Assignment.objects.select_related("hit__batch"),
         provider_assignment_id=assignment_id,
-        worker=worker,
+        worker=_worker(raw_id),
         hit__batch__provider=Provider.MARKET,
     )
+    if a.status != Assignment.Status.ACCEPTED:
+        return _refused(request, "This task is no longer yours to return.", status=410)
+    if request.method == "GET":
+        ctx = {"assignment": a, "batch": a.hit.batch, "task_link": _task_link(request, a, raw_id)}
+        return render(request, "hits/market/return.html", ctx)
     market_return(a)
     return redirect("market:batch", uid=a.hit.batch.uid)
 

@@ -30,7 +30,7 @@ from annotation.worker_ids import worker_id_hash
 
 from .exceptions import AssignmentMismatch
 from .market_identity import WORKER_ID_RE, market_session_worker_id
-from .models import HOSTED_PROVIDERS, Assignment, Hit
+from .models import HOSTED_PROVIDERS, Assignment, Hit, Provider
 from .services import assignment_arrive
 from .submissions import SubmissionRefused, stored_answers, task_submit
 from .task_tokens import token_expiry, token_issue
@@ -169,6 +169,13 @@ def task_page(request, hit_pk: int):
         data=data,
         dataset=hit.batch.dataset,
         minutes=max(1, hit.batch.assignment_duration_seconds // 60),
+        # The built-in marketplace lets its worker give the HIT back from the page itself (on
+        # MTurk and Prolific the platform's own Return button does that).
+        return_url=(
+            reverse("market:return", args=[assignment_id])
+            if assignment is not None and hit.batch.provider == Provider.MARKET
+            else ""
+        ),
     )
     return _with_task_headers(render(request, kind.template, ctx))
 

@@ -348,8 +348,16 @@
       });
       clock.restore(saved.clock);
     }
+    function setAll(t, on) {
+      if (data.preview || finished) return;
+      boxes(t).forEach(function (b) { b.checked = on; });
+      refresh();
+      persist();
+    }
     tasks.forEach(function (t, i) {
       t.addEventListener("change", function () { refresh(); persist(); });
+      t.querySelector(".js-all").addEventListener("click", function () { setAll(t, true); });
+      t.querySelector(".js-none").addEventListener("click", function () { setAll(t, false); });
       t.querySelector(".js-next").addEventListener("click", next);
       t.querySelector(".js-prev").addEventListener("click", function () { show(i - 1); });
     });
@@ -376,6 +384,9 @@
       } else if (ev.key === "ArrowLeft") {
         ev.preventDefault();
         show(current - 1);
+      } else if (ev.key === "a" || ev.key === "A" || ev.key === "n" || ev.key === "N") {
+        ev.preventDefault();
+        setAll(tasks[current], ev.key.toLowerCase() === "a");
       }
     });
     var start = saved && saved.current ? Math.min(saved.current, firstIncomplete()) : 0;
@@ -392,6 +403,9 @@
       b.addEventListener("click", function () { b.disabled = true; postToMarketplace(data.answers || []); });
     });
   }
+
+  /* ---- Return (a link to the marketplace's confirmation): the saved answers go with it. ---- */
+  $$(".js-return").forEach(function (a) { a.addEventListener("click", forget); });
 
   var form = document.getElementById("task-form");
   if (form) form.addEventListener("submit", function (ev) { ev.preventDefault(); });

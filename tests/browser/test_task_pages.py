@@ -202,8 +202,19 @@ def test_select_framed_like_mturk(live_server, browser, outer, screenshot, marke
     def visible_task():
         return frame.locator(".task:not([hidden])")
 
-    # Task 1 by clicks; Next stays disabled until 4 are selected.
+    # "Select all" and "Select none" spare a worker one click per image.
     tiles = visible_task().locator(".tile")
+    visible_task().locator(".js-all").click()
+    expect(visible_task().locator(".js-selected")).to_have_text(str(tiles.count()))
+    expect(visible_task().locator(".js-next")).to_be_enabled()
+    page.keyboard.press("n")
+    expect(visible_task().locator(".js-selected")).to_have_text("0")
+    page.keyboard.press("a")
+    expect(visible_task().locator(".js-selected")).to_have_text(str(tiles.count()))
+    visible_task().locator(".js-none").click()
+    expect(visible_task().locator(".js-selected")).to_have_text("0")
+
+    # Task 1 by clicks; Next stays disabled until 4 are selected.
     for k in range(3):
         tiles.nth(k).click()
     expect(visible_task().locator(".js-next")).to_be_disabled()
