@@ -205,7 +205,10 @@ LOGGING = {
 }
 
 # Where the site itself is reached from outside (used in ExternalQuestion URLs and exports).
-SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000" if EMBEDDED else None)
+# On the embedded defaults it follows PORT, the port the demo's server listens on.
+SITE_URL = env.str(
+    "SITE_URL", default=f"http://127.0.0.1:{env.int('PORT', default=8000)}" if EMBEDDED else None
+)
 
 # Every response (media and image renditions included) says "do not guess the type", in every mode.
 SECURE_CONTENT_TYPE_NOSNIFF = True

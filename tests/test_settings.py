@@ -99,3 +99,18 @@ def test_manage_py_in_a_plain_shell_runs_on_the_local_defaults(tmp_path):
     secrets_only = manage("check", env={"VAR_DIR": str(tmp_path), "SECRET_KEY": "k" * 50})
     assert secrets_only.returncode != 0
     assert "WORKER_ID_HASH_KEY" in secrets_only.stderr or "DATABASE_URL" in secrets_only.stderr
+
+
+def test_the_demo_sites_worker_links_follow_its_port(tmp_path):
+    """A demo started with PORT=8767 hands out links to port 8767, not 8000."""
+    show = "from django.conf import settings; print(settings.SITE_URL)"
+    env = {"VAR_DIR": str(tmp_path), "DJANGO_ENV": "demo"}
+
+    def site_url(**extra) -> str:
+        out = manage("shell", "--no-imports", "-c", show, env={**env, **extra})
+        assert out.returncode == 0, out.stderr
+        return out.stdout.strip()
+
+    assert site_url(PORT="8767") == "http://127.0.0.1:8767"
+    assert site_url() == "http://127.0.0.1:8000"
+    assert site_url(PORT="8767", SITE_URL="https://a.b") == "https://a.b"
