@@ -12,8 +12,11 @@ import tempfile
 from pathlib import Path
 
 from django.conf import settings
-from django.http import FileResponse
+from django.contrib.auth.views import redirect_to_login
+from django.http import FileResponse, HttpResponseForbidden
+from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.views import SpectacularSwaggerView
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -41,6 +44,21 @@ class SchemaAccess(permissions.BasePermission):
         if getattr(settings, "API_SCHEMA_PUBLIC", False):
             return True
         return bool(request.user and request.user.is_active and request.user.is_staff)
+
+
+class ApiDocs(SpectacularSwaggerView):
+    """Swagger UI over the schema, under the schema's access rule; a visitor who is not signed
+    in is sent to the login page (and back here) rather than shown a bare refusal."""
+
+    permission_classes = [permissions.AllowAny]  # decided in get(), where a redirect can answer
+
+    def get(self, request, *args, **kwargs):
+        rule = SchemaAccess()
+        if not rule.has_permission(request, self):
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path(), reverse("admin:login"))
+            return HttpResponseForbidden(rule.message, content_type="text/plain; charset=utf-8")
+        return super().get(request, *args, **kwargs)
 
 
 def validated(data, serializer_class: type[serializers.Serializer]) -> dict:

@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "annotation",
     "hits",
     # "hits.localturk" goes here when LOCALTURK_ENABLED is on (see below).
@@ -182,6 +183,8 @@ REST_FRAMEWORK = {
     "URL_FORMAT_OVERRIDE": None,
 }
 SPECTACULAR_SETTINGS = {
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "TITLE": "Crowd annotation API",
     "DESCRIPTION": "Datasets, items, votes and exports.",
     "VERSION": "0.1.0",

@@ -24,6 +24,9 @@ urlpatterns = [
         SpectacularAPIView.as_view(permission_classes=[api.SchemaAccess]),
         name="api-schema",
     ),
+    path("api/docs/", api.ApiDocs.as_view(url_name="api-schema"), name="api-docs"),
+    # The browsable API's "Log in" link.
+    path("api-auth/", include("rest_framework.urls")),
     path("", include("curation.urls")),
     path("", include("hits.task_urls")),
     path("market/", include("hits.market_urls")),
