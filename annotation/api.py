@@ -52,6 +52,7 @@ class ApiDocs(SpectacularSwaggerView):
 
     permission_classes = [permissions.AllowAny]  # decided in get(), where a redirect can answer
 
+    @extend_schema(exclude=True)  # a page about the API, not a part of it
     def get(self, request, *args, **kwargs):
         rule = SchemaAccess()
         if not rule.has_permission(request, self):

@@ -54,7 +54,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     _sqlite.setdefault("init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "annotation.admin_site.ResearchAdminConfig",  # django.contrib.admin, grouped by task
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
