@@ -33,7 +33,7 @@ from django.db import connection
 
 from hits.answers import external_question, parse_question_form_answers
 from hits.exceptions import ProviderError
-from hits.models import Assignment, Hit, HitBatch
+from hits.models import Assignment, Hit, HitBatch, WorkerExclusion
 from hits.qualifications import qualification_requirements
 
 from .base import (
@@ -51,6 +51,8 @@ from .base import (
 logger = logging.getLogger(__name__)
 
 # The real hosts: a sandbox batch must never reach the live one, nor the reverse.
+# CreateHITType's limits on its texts (characters).
+TEXT_LIMITS = {"title": 128, "description": 2000, "keywords": 1000}
 REAL_HOSTS = {
     "sandbox": "mturk-requester-sandbox.us-east-1.amazonaws.com",
     "live": "mturk-requester.us-east-1.amazonaws.com",
@@ -206,6 +208,28 @@ class MTurkProvider(CrowdProvider):
     def launch_refusal(self, batch: HitBatch) -> str:
         if self.environment == "live" and not settings.SITE_URL.startswith("https://"):
             return f"live MTurk needs an HTTPS SITE_URL, not {settings.SITE_URL}"
+        if REAL_HOSTS["sandbox"] in self.endpoint and not settings.SITE_URL.startswith("https://"):
+            # Amazon's sandbox frames task pages over HTTPS only, as live does.
+            return f"the MTurk sandbox needs an HTTPS SITE_URL too, not {settings.SITE_URL}"
+        texts = {
+            "title": batch.title or batch.name,
+            "description": batch.description or batch.title or batch.name,
+            "keywords": batch.keywords,
+        }
+        for field, text in texts.items():
+            if len(text) > TEXT_LIMITS[field]:
+                return (
+                    f"MTurk takes a {field} of at most {TEXT_LIMITS[field]:,} characters; "
+                    f"this batch's has {len(text):,}"
+                )
+        excluded = WorkerExclusion.objects.exclude(qualification_type_id="").count()
+        if excluded and not self.exclusion_type_id():
+            return (
+                f"{excluded} worker{'s are' if excluded != 1 else ' is'} excluded, but MTurk "
+                f"{self.environment} has no {EXCLUSION_QUALIFICATION!r} qualification to keep "
+                "them out: launching would let them in. Exclude them again from one of their "
+                "assignments in this environment, or remove the exclusions first"
+            )
         if not (
             30 <= batch.lifetime_seconds <= 31536000
             and 30 <= batch.assignment_duration_seconds <= 31536000
