@@ -290,6 +290,9 @@ PROLIFIC_VAT_RATE = env.float("PROLIFIC_VAT_RATE", default=0.20)
 # Prolific's minimum pay per hour, in the batch's currency (USD): "we enforce a minimum hourly
 # reward of £6.00 / $8.00" (researcher-help.prolific.com, "Prolific's payment principles").
 PROLIFIC_MIN_HOURLY_REWARD = env.float("PROLIFIC_MIN_HOURLY_REWARD", default=8.00)
+# The launch preview warns when a batch's estimated pay per hour is below this (US dollars; by
+# default the US federal minimum wage).
+MIN_HOURLY_PAY = env.float("MIN_HOURLY_PAY", default=7.25)
 # The offline stand-in answers only this token (``Authorization: Token <token>``); empty in
 # production, where it answers no call until one is set.
 PROLIFIC_STANDIN_TOKEN = env.str(

@@ -16,6 +16,7 @@ from django.utils.html import format_html, format_html_join
 
 from .admin_forms import HitBatchAdminForm, hit_batch_items_html
 from .admin_prolific import prolific_admin_study_action, prolific_mismatch_html
+from .effort import hit_batch_effort
 from .exceptions import HitsError
 from .models import Assignment, Bonus, Hit, HitBatch, WorkerExclusion, WorkerNotice
 from .selectors import assignment_gold_accuracy, hit_batch_stats
@@ -228,7 +229,9 @@ class HitBatchAdmin(admin.ModelAdmin):
         url = settings.SITE_URL.rstrip("/") + reverse("market:batch", args=[obj.uid])
         if obj.worker_id_param:
             url += f"?{obj.worker_id_param}={{{{%{obj.worker_id_param}%}}}}"
-        return format_html("<code>{}</code>", url)
+        if obj.worker_id_param:  # a template the recruiting platform fills in: not a link
+            return format_html("<code>{}</code>", url)
+        return format_html('<a href="{0}" target="_blank" rel="noopener"><code>{0}</code></a>', url)
 
     @admin.display(description="only one side has")
     def only_one_side(self, obj):
@@ -265,9 +268,10 @@ class HitBatchAdmin(admin.ModelAdmin):
                     request, f"Launching {batch.name}: HITs are being published.", messages.SUCCESS
                 )
                 return redirect("admin:hits_hitbatch_change", batch.pk)
-        preview, error = None, ""
+        preview, effort, error = None, None, ""
         try:
             preview = hit_batch_preview(batch)
+            effort = hit_batch_effort(batch)
         except (HitsError, ValueError) as exc:
             error = str(exc)
         return render(
@@ -279,6 +283,7 @@ class HitBatchAdmin(admin.ModelAdmin):
                 "original": batch,
                 "batch": batch,
                 "preview": preview,
+                "effort": effort,
                 "error": error,
                 "live": live,
                 "can_live": can_live,

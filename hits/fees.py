@@ -59,6 +59,8 @@ class CostPreview:
     charges_fees: bool
     vat_total: Decimal = Decimal("0.00")
     """VAT on the provider's fees (Prolific)."""
+    balance_error: str = ""
+    """Why the provider could not tell the balance (the preview shows the costs anyway)."""
 
     @property
     def over_budget(self) -> bool:

@@ -315,6 +315,9 @@ class Kind:
     template = ""
     default_items_per_hit = 10
     default_assignments_per_item = 3
+    # A worker's typical seconds on one problem of the page (select: one task of up to 20
+    # images), used to estimate a HIT's time until votes of the kind have measured it.
+    typical_seconds_per_problem = 5.0
 
     def build_hits(
         self,

@@ -44,6 +44,7 @@ class Complementary(FlatKind):
     name = "complementary"
     template = "tasks/complementary.html"
     default_items_per_hit = 10
+    typical_seconds_per_problem = 4.0  # one of four classes
     default_assignments_per_item = 3
 
     def build(self, req):

@@ -88,6 +88,7 @@ class Review(FlatKind):
     template = "tasks/review.html"
     default_items_per_hit = 10
     default_assignments_per_item = 5
+    typical_seconds_per_problem = 6.0  # two labels to weigh against the image
 
     def build(self, req):
         """HITs of ``{"item", "given", "suggested"}`` entries."""

@@ -56,6 +56,7 @@ class Select(Kind):
     name = "select"
     template = "tasks/select.html"
     default_items_per_hit = 10
+    typical_seconds_per_problem = 25.0  # a task of up to 20 images, looked at one by one
     default_assignments_per_item = 3
 
     def item_ids(self, hit_items) -> list[int]:

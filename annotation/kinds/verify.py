@@ -35,6 +35,7 @@ class Verify(base.FlatKind):
     name = "verify"
     template = "tasks/verify.html"
     default_items_per_hit = 20
+    typical_seconds_per_problem = 3.0  # one of three buttons
     default_assignments_per_item = 3
 
     def build(self, req):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import math
 import random
 import time
 from collections.abc import Iterable, Iterator
@@ -25,6 +24,7 @@ import httpx
 from django.conf import settings
 from django.utils.dateparse import parse_datetime
 
+from hits.effort import estimated_minutes, hourly_reward
 from hits.exceptions import ProviderError
 from hits.models import Assignment, Hit, HitBatch
 
@@ -46,7 +46,6 @@ REJECTION_CATEGORIES = (
     "OTHER",
 )
 # Seconds a participant is expected to spend per item, where the batch names no estimate.
-SECONDS_PER_ITEM = 6
 STUDY_URL_PARAMS = (
     "PROLIFIC_PID={{%PROLIFIC_PID%}}&STUDY_ID={{%STUDY_ID%}}&SESSION_ID={{%SESSION_ID%}}"
 )
@@ -76,18 +75,6 @@ def completion_url(code: str) -> str:
 def study_url(batch: HitBatch) -> str:
     """The external study URL: our landing page, with Prolific's placeholders."""
     return f"{settings.SITE_URL.rstrip('/')}/prolific/b/{batch.uid}/?{STUDY_URL_PARAMS}"
-
-
-def estimated_minutes(batch: HitBatch) -> int:
-    """How long one place takes: the batch's ``estimated_minutes`` param, else per item."""
-    given = (batch.params or {}).get("estimated_minutes")
-    if given:
-        return max(1, int(given))
-    return max(1, math.ceil(batch.items_per_hit * SECONDS_PER_ITEM / 60))
-
-
-def hourly_reward(batch: HitBatch) -> Decimal:
-    return (Decimal(batch.reward) * 60 / estimated_minutes(batch)).quantize(Decimal("0.01"))
 
 
 def rejection_parts(feedback: str) -> tuple[str, str]:

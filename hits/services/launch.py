@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterable
 from decimal import Decimal
@@ -44,9 +45,16 @@ def provider_balance(batch: HitBatch) -> Decimal | None:
 
 
 def hit_batch_preview(batch: HitBatch) -> CostPreview:
-    """The launch preview: HITs, assignments, rewards, fees, bonuses, balance and budget cap."""
+    """The launch preview: HITs, assignments, rewards, fees, bonuses, balance and budget cap.
+    A balance the provider cannot tell (no credentials, no network) leaves the costs shown,
+    with the reason in ``balance_error``; the launch itself still needs the balance."""
     hit_batch_check(batch)
-    return hit_batch_cost_preview(batch, balance=provider_balance(batch))
+    try:
+        balance = provider_balance(batch)
+    except ProviderError as exc:
+        preview = hit_batch_cost_preview(batch, balance=None)
+        return dataclasses.replace(preview, balance_error=str(exc))
+    return hit_batch_cost_preview(batch, balance=balance)
 
 
 def hit_batch_launch(batch: HitBatch, *, user=None, confirm_live: bool = False) -> CostPreview:

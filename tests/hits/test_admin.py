@@ -187,3 +187,14 @@ def test_approve_all_submitted_action(
             {"action": "approve_all_submitted", "_selected_action": [local.pk]},
         )
     assert set(Assignment.objects.values_list("status", flat=True)) == {"Approved"}
+
+
+def test_the_worker_link_is_a_link_to_the_batch_on_this_sites_port(
+    client, admin_user, batches, settings
+):
+    settings.SITE_URL = "http://127.0.0.1:8767"
+    local = batches["market"]
+    client.force_login(admin_user)
+    html = client.get(f"/admin/hits/hitbatch/{local.pk}/change/").content.decode()
+    url = f"http://127.0.0.1:8767/market/b/{local.uid}/"
+    assert f'<a href="{url}" target="_blank" rel="noopener"><code>{url}</code></a>' in html
