@@ -7,11 +7,11 @@ import csv
 import os
 import pickle
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
-from django.db.models import F
+from django.db.models import F, QuerySet
 from PIL import Image
 
 from .exceptions import ExportError
@@ -113,40 +113,33 @@ VOTE_COLUMNS = [
 ]  # fmt: skip
 
 
+VOTE_FIELDS = (
+    "item__index", "worker__id_hash", "answer", "kind", "candidates", "shown_label",
+    "suggested_label", "assignment__provider_assignment_id", "source", "is_gold", "duration_ms",
+    "created_at", "submitted_at",
+)  # fmt: skip
+
+
+def vote_rows(votes: QuerySet[Vote]) -> Iterator[list]:
+    """The header, then one row per vote as ``VOTE_COLUMNS`` says, read in chunks: the votes
+    CSV of a dataset export and of a batch's results download."""
+    yield VOTE_COLUMNS
+    for row in votes.order_by("id").values_list(*VOTE_FIELDS).iterator(chunk_size=5000):
+        row = list(row)
+        row[4] = "" if row[4] is None else " ".join(str(c) for c in row[4])
+        row[11] = row[11].isoformat() if row[11] else ""
+        row[12] = row[12].isoformat() if row[12] else ""
+        yield ["" if v is None else v for v in row]
+
+
 def export_votes_csv(dataset: Dataset, output: Path) -> Path:
     """One row per vote in crowd-kit's long format: ``task`` (item index), ``worker`` (keyed
     hash), ``label`` (the answer) first, so crowd-kit and cleanlab read it as is; the context
     columns follow."""
-    qs = (
-        Vote.objects.filter(item__dataset=dataset)
-        .order_by("id")
-        .values_list(
-            "item__index",
-            "worker__id_hash",
-            "answer",
-            "kind",
-            "candidates",
-            "shown_label",
-            "suggested_label",
-            "assignment__provider_assignment_id",
-            "source",
-            "is_gold",
-            "duration_ms",
-            "created_at",
-            "submitted_at",
-        )  # fmt: skip
-    )
 
     def write(tmp: Path) -> None:
         with open(tmp, "w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(VOTE_COLUMNS)
-            for row in qs.iterator(chunk_size=5000):
-                row = list(row)
-                row[4] = "" if row[4] is None else " ".join(str(c) for c in row[4])
-                row[11] = row[11].isoformat() if row[11] else ""
-                row[12] = row[12].isoformat() if row[12] else ""
-                w.writerow(["" if v is None else v for v in row])
+            csv.writer(fh).writerows(vote_rows(Vote.objects.filter(item__dataset=dataset)))
 
     _atomic_write(output, write)
     return output

@@ -63,7 +63,7 @@ def dataset_labels(dataset: Dataset) -> DatasetLabels:
         .order_by("item_id", "created_at", "id")
         .values_list("item_id", "kind", "method", "label", "probs")
     )
-    for item_id, kind, _method, label, p in _preferred(latest.iterator(chunk_size=2000)):
+    for item_id, kind, _method, label, p in preferred_aggregates(latest.iterator(chunk_size=2000)):
         i = pos[item_id]
         is_direct = kind != TaskKind.COMPLEMENTARY
         (aggregated if is_direct else complementary)[i] = label
@@ -73,7 +73,7 @@ def dataset_labels(dataset: Dataset) -> DatasetLabels:
     return DatasetLabels(ids, given, current, aggregated, complementary, probs)
 
 
-def _preferred(rows) -> list[tuple]:
+def preferred_aggregates(rows) -> list[tuple]:
     """One row per (item, kind): the kind's preferred method (first in its default list, e.g.
     Dawid-Skene before majority for class labels), the newest among equals; returned in the
     rows' own (time) order, so per item the newest kind comes last."""

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import DefaultRouter
 
 from hits import api as hits_api
+from hits import results as hits_results
 
 from . import api, views
 
@@ -27,6 +28,11 @@ urlpatterns = [
     path("api/docs/", api.ApiDocs.as_view(url_name="api-schema"), name="api-docs"),
     # The browsable API's "Log in" link.
     path("api-auth/", include("rest_framework.urls")),
+    path(
+        "hits/batches/<int:pk>/results-<str:rows>.csv",
+        hits_results.batch_results_csv,
+        name="batch-results",
+    ),
     path("", include("curation.urls")),
     path("", include("hits.task_urls")),
     path("market/", include("hits.market_urls")),
