@@ -118,7 +118,7 @@ def assignment_arrive(hit: Hit, provider_assignment_id: str, raw_worker_id: str)
         return existing
     if batch.provider in HOSTED_PROVIDERS:
         raise AssignmentMismatch(NOT_HANDED_OUT)
-    why = hit_accepting_refusal(hit)
+    why = hit_accepting_refusal(hit) or _over_worker_limit(batch, worker_hash)
     if why:
         raise AssignmentMismatch(why)
     provider = provider_for(batch)
@@ -152,6 +152,24 @@ def assignment_arrive(hit: Hit, provider_assignment_id: str, raw_worker_id: str)
         if held.count() >= pending:
             raise AssignmentMismatch(NOT_AT_PROVIDER)
         return assignment_open(locked, provider_assignment_id, raw_worker_id, confirmed=False)
+
+
+def _over_worker_limit(batch, worker_hash: str) -> str:
+    """MTurk has no cap on one worker's HITs in a batch: the batch's is kept here, when a new
+    assignment first opens its page (returned and abandoned ones do not count)."""
+    if batch.max_hits_per_worker is None:
+        return ""
+    taken = (
+        Assignment.objects.filter(hit__batch=batch, worker__id_hash=worker_hash)
+        .exclude(status__in=[Assignment.Status.RETURNED, Assignment.Status.ABANDONED])
+        .count()
+    )
+    if taken < batch.max_hits_per_worker:
+        return ""
+    return (
+        f"You have done the most HITs allowed in this batch ({batch.max_hits_per_worker}): "
+        "please return this HIT."
+    )
 
 
 def _open_elsewhere(hit: Hit, worker_hash: str):

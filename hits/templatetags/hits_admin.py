@@ -87,3 +87,38 @@ def env_banner(context) -> str:
         heading,
         format_html_join(" ", "{} ({})", ((badge(env, "1.1em"), n) for env, n in counts)),
     )
+
+
+# Amazon's announcement: Mechanical Turk took no new customers from 2026-07-30 and is to shut
+# down on 2026-09-30. Shown wherever a researcher is about to use it.
+MTURK_NO_NEW_CUSTOMERS = "2026-07-30"
+MTURK_SHUTDOWN = "2026-09-30"
+
+
+@register.simple_tag
+def mturk_notice(batch: HitBatch) -> str:
+    """A notice on an MTurk batch's pages: Amazon closed MTurk; our marketplace and Prolific
+    run the same study."""
+    if batch is None or batch.provider != "mturk":
+        return ""
+    return format_html(
+        '<p class="errornote" id="mturk-notice">Amazon closed Mechanical Turk to new customers '
+        "on {} and announced its shutdown for {}: an account that still works may stop at any "
+        "time. The same batch runs on the built-in marketplace (provider “market”) or on "
+        "Prolific.</p>",
+        MTURK_NO_NEW_CUSTOMERS,
+        MTURK_SHUTDOWN,
+    )
+
+
+@register.filter
+def days(seconds: int | None) -> str:
+    """``259200`` -> ``3 days``; under a day in hours."""
+    if seconds is None:
+        return ""
+    if seconds < 86400:
+        hours = max(1, round(seconds / 3600))
+        return f"{hours} hour{'s' if hours != 1 else ''}"
+    n = round(seconds / 86400, 1)
+    n_text = f"{n:g}"
+    return f"{n_text} day{'s' if n_text != '1' else ''}"
