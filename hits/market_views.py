@@ -287,5 +287,11 @@ def external_submit(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "hits/market/complete.html",
-        {"batch": batch, "assignment": a, "more": more},
+        {
+            "batch": batch,
+            "assignment": a,
+            "more": more,
+            "answers": a.votes.count(),
+            "raw_id": market_session_worker_id(request),
+        },
     )

@@ -89,6 +89,7 @@ def test_a_first_study_from_import_to_results(live_server, browser, settings, tm
     page.fill("#id_assignments_per_item", "1")
     page.fill("#id_reward", "0.05")
     page.fill("#id_gold_rate", "0")
+    page.fill("#id_completion_code", "SHAPES-DONE-7")
     page.click("input[name=_save]")
     batch = HitBatch.objects.get(name="Shapes, first round")
     page.goto(live_server.url + f"/admin/hits/hitbatch/{batch.pk}/launch/")
@@ -120,6 +121,7 @@ def test_a_first_study_from_import_to_results(live_server, browser, settings, tm
 
     # 3. A worker arrives by the link, returns the HIT, takes one again, selects all, submits.
     worker = browser.new_context(viewport={"width": 1280, "height": 900})
+    worker.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
     wpage = worker.new_page()
     wpage.goto(link)
     expect(wpage.locator(".meta")).to_contain_text("US$0.25 per task · 60 minutes allowed")
@@ -140,6 +142,14 @@ def test_a_first_study_from_import_to_results(live_server, browser, settings, tm
             shot(wpage, "6-worker-select-all")
         visible.locator(".js-next").click()
     expect(wpage.locator("h1")).to_have_text("Thank you!")
+    expect(wpage.locator("#saved")).to_have_text(
+        "Your 36 answers for Shapes, first round are saved (US$0.25 for this task)."
+    )
+    expect(wpage.locator("#no-more")).to_be_visible()
+    expect(wpage.locator("header")).to_contain_text("You are WALKTHROUGH-WORKER-1")
+    wpage.click("#copy-code")
+    expect(wpage.locator("#copy-code")).to_have_text("Copied")
+    assert wpage.evaluate("navigator.clipboard.readText()") == "SHAPES-DONE-7"
     shot(wpage, "7-worker-thanks")
     statuses = sorted(Assignment.objects.values_list("status", flat=True))
     assert statuses == ["Returned", "Submitted"]
