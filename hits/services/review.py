@@ -13,7 +13,12 @@ from annotation.models import Worker
 from hits.exceptions import ProviderError
 from hits.models import Assignment, Bonus, HitBatch, WorkerExclusion, WorkerNotice
 from hits.providers import provider_for
-from hits.selectors import assignment_gold_accuracy, assignments_submitted
+from hits.selectors import (
+    assignment_gold_accuracy,
+    assignments_submitted,
+    hit_batch_spend,
+    hit_batch_stats,
+)
 
 from .progress import hit_batch_progress
 
@@ -85,6 +90,17 @@ def assignment_bonus(assignment: Assignment, amount: Decimal, reason: str) -> Bo
         raise ValueError(f"a bonus must be positive, not {amount}")
     if not reason.strip():
         raise ValueError("a bonus needs a reason the worker sees")
+    batch = assignment.hit.batch
+    if batch.budget_cap is not None:
+        # The provider's fee is per payment (MTurk: 20%, at least $0.01 each), so many small
+        # bonuses cost more than their sum's 20%: each one is checked as it is paid.
+        cost = hit_batch_spend(batch, 0, [amount])
+        projected = hit_batch_stats(batch).projected
+        if projected + cost > batch.budget_cap:
+            raise ValueError(
+                f"a ${amount} bonus costs ${cost} with its fee; with the ${projected} this batch "
+                f"costs already it would pass the budget cap ${batch.budget_cap}"
+            )
     bonus = Bonus.objects.create(
         assignment=assignment, amount=amount, reason=reason, token=uuid.uuid4().hex
     )
