@@ -248,6 +248,8 @@ MTURK_REGION = "us-east-1"
 # tests leave them to ours, whose backoff they shrink.
 MTURK_BOTOCORE_MAX_ATTEMPTS = env.int("MTURK_BOTOCORE_MAX_ATTEMPTS", default=1 if TESTING else 4)
 HITS_RETRY_ATTEMPTS = env.int("HITS_RETRY_ATTEMPTS", default=6)
+# HITs one sync run of a batch asks the provider about (the longest unsynced first).
+HITS_SYNC_MAX_PER_RUN = env.int("HITS_SYNC_MAX_PER_RUN", default=500)
 HITS_RETRY_BASE_DELAY = env.float("HITS_RETRY_BASE_DELAY", default=0.001 if TESTING else 1.0)
 HITS_RETRY_MAX_DELAY = env.float("HITS_RETRY_MAX_DELAY", default=0.01 if TESTING else 60.0)
 HITS_LAUNCH_CHUNK = env.int("HITS_LAUNCH_CHUNK", default=50)

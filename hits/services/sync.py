@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from django.conf import settings
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
@@ -53,7 +54,9 @@ def hit_batch_sync(batch: HitBatch) -> SyncResult:
     """
     provider = provider_for(batch)
     result = SyncResult()
-    hits = list(_hits_to_sync(batch))
+    # At most HITS_SYNC_MAX_PER_RUN HITs a run, the longest unsynced first: MTurk throttles a
+    # requester who polls thousands of HITs a minute, and the next run takes the rest.
+    hits = list(_hits_to_sync(batch)[: settings.HITS_SYNC_MAX_PER_RUN])
     for n, hit in enumerate(hits, start=1):
         record = provider.get_hit(hit)
         assignments = provider.list_assignments(hit)
@@ -96,7 +99,7 @@ def _hits_to_sync(batch: HitBatch):
     settled = Q(status=Hit.Status.REVIEWABLE, open_work=0, synced_at__isnull=False) & (
         Q(expires_at__lte=F("synced_at")) | Q(done__gte=F("max_assignments"))
     )
-    return hits.exclude(settled).order_by("number")
+    return hits.exclude(settled).order_by(F("synced_at").asc(nulls_first=True), "number")
 
 
 def _hit_apply(
