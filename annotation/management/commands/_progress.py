@@ -1,6 +1,19 @@
-"""A progress line for long commands, written to the command's stderr."""
+"""A progress bar for long commands, written to the command's stderr (redrawn at most twice a
+second; the last draw ends the line)."""
 
 import time
+
+WIDTH = 30
+
+
+def bar_text(label: str, done: int, total: int, seconds: float) -> str:
+    """``importing x: [#########.....................]  300/1000  30.0%   1.2 s``."""
+    share = min(1.0, done / total) if total else 1.0
+    filled = round(WIDTH * share)
+    return (
+        f"{label}: [{'#' * filled}{'.' * (WIDTH - filled)}] "
+        f"{done:,}/{total:,} {100 * share:5.1f}% {seconds:6.1f} s"
+    )
 
 
 class ProgressLine:
@@ -12,9 +25,6 @@ class ProgressLine:
         if done < total and now - self.last < 0.5:
             return
         self.last = now
-        pct = 100.0 * done / total if total else 100.0
         end = "\n" if done >= total else ""
-        self.stream.write(
-            f"\r{self.label}: {done}/{total} ({pct:5.1f}%) {now - self.start:6.1f}s", ending=end
-        )
+        self.stream.write("\r" + bar_text(self.label, done, total, now - self.start), ending=end)
         self.stream.flush()
