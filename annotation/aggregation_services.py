@@ -11,13 +11,16 @@ How each kind becomes labels (stored in :class:`~annotation.models.AggregatedLab
 * **review** — each vote names a class: "given" → its ``shown_label``, "suggested" → its
   ``suggested_label``, "both" → the given label (it stays correct), "neither" → no class, so the
   vote is left out of the class table (it still counts in ``num_votes``). Methods: ``majority``,
-  ``dawid_skene``, ``one_coin``, ``mace``, ``gold_weighted`` (items with ``gold_label``),
+  ``auto`` (the default: Dawid–Skene or one-coin by held-out likelihood), ``dawid_skene``,
+  ``one_coin``, ``mace``, ``gold_weighted`` (items with ``gold_label``),
   ``consensus`` (k of n; stored under :func:`~annotation.aggregation.consensus_method_name`,
-  e.g. ``consensus_3of5``, or ``consensus_3ofany`` without n) and ``strict`` (unanimous).
-  Answers keep their meaning whatever order the page showed; a note gives the share of votes
-  for the label shown first (:mod:`annotation.review_order`).
+  e.g. ``consensus_3of5``, or ``consensus_3ofany`` without n), ``strict`` (unanimous) and
+  ``crowd_model`` (the votes with the latest finished curation run's out-of-sample
+  probabilities; refused when there is none). Answers keep their meaning whatever order the
+  page showed; a note gives the share of votes for the label shown first
+  (:mod:`annotation.review_order`).
 * **label** — each vote's answer is the class the worker picked; the same methods as review
-  (default ``dawid_skene`` and ``majority``).
+  (default ``auto`` and ``majority``).
 * **verify** — ``verify_majority`` and ``verify_strict``: label = the shown label when the item's
   status is clean, -1 when noisy or ambiguous; confidence = share of "correct" votes. An item
   verified under several shown labels is judged on its most frequent one.
@@ -45,8 +48,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from . import aggregation as agg
+from .aggregation.methods import MODEL_METHODS
 from .exceptions import AggregationError
 from .jobs import enqueue_on_commit
+from .label_errors import dataset_probabilities_latest
 from .models import AggregatedLabel, AggregationRun, Dataset, Item, TaskKind, Vote
 from .review_order import review_position_note
 
@@ -64,11 +69,11 @@ METHODS_BY_KIND: dict[str, tuple[str, ...]] = {
     TaskKind.LABEL: agg.CATEGORICAL_METHODS,
 }
 DEFAULT_METHODS: dict[str, tuple[str, ...]] = {
-    TaskKind.REVIEW: ("majority", "dawid_skene", "consensus"),
+    TaskKind.REVIEW: ("majority", agg.DEFAULT_METHOD, "consensus"),
     TaskKind.VERIFY: ("verify_majority", "verify_strict"),
     TaskKind.COMPLEMENTARY: ("complementary",),
     TaskKind.SELECT: ("select_share",),
-    TaskKind.LABEL: ("dawid_skene", "majority"),
+    TaskKind.LABEL: (agg.DEFAULT_METHOD, "majority"),
 }
 
 
@@ -269,7 +274,8 @@ def _aggregate_review(
     # Answers are stored in canonical codes whatever order was shown; report the order's pull.
     if note := review_position_note(dataset):
         notes.append(note)
-    return _categorical(items, dataset, methods, opts, table), voted, counts, int(counts.sum())
+    results = _categorical(items, dataset, methods, opts, table, notes)
+    return results, voted, counts, int(counts.sum())
 
 
 def _aggregate_label(
@@ -278,7 +284,8 @@ def _aggregate_label(
     table, voted, counts = label_vote_table(items, dataset)
     if table.num_votes == 0:
         raise AggregationError(f"dataset {dataset.name}: no label vote names one of its classes")
-    return _categorical(items, dataset, methods, opts, table), voted, counts, int(counts.sum())
+    results = _categorical(items, dataset, methods, opts, table, notes)
+    return results, voted, counts, int(counts.sum())
 
 
 def _categorical(
@@ -287,9 +294,17 @@ def _categorical(
     methods: list[str],
     opts: AggregationOptions,
     table: agg.VoteTable,
+    notes: list,
 ) -> list[_Result]:
     """Run the class-vote methods (majority, Dawid–Skene, ...) on one table."""
     gold_items = np.flatnonzero(items.gold >= 0)
+    probs = None
+    if any(method in MODEL_METHODS for method in methods):
+        try:  # the model methods take the latest finished curation run's probabilities
+            probs = dataset_probabilities_latest(dataset, items.ids.size, notes.append)
+        except ValueError as exc:
+            name = ", ".join(MODEL_METHODS)
+            raise AggregationError(f"dataset {dataset.name}: {name}: {exc}") from None
     results = []
     for method in methods:
         try:
@@ -302,6 +317,7 @@ def _categorical(
                 gold_items=gold_items,
                 gold_labels=items.gold[gold_items],
                 seed=opts.seed,
+                pred_probs=probs,
             )
         except ValueError as exc:
             raise AggregationError(f"dataset {dataset.name}, method {method}: {exc}") from None

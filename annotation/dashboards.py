@@ -15,10 +15,23 @@ import numpy as np
 
 from . import aggregation as agg
 from .aggregation import REVIEW_BOTH, REVIEW_GIVEN, REVIEW_SUGGESTED
-from .aggregation_services import dataset_vote_kinds, dominant_per_item, item_index
+from .aggregation_services import (
+    dataset_vote_kinds,
+    dominant_per_item,
+    item_index,
+    label_vote_table,
+    review_vote_table,
+)
+from .kinds import get as kind_get
 from .models import AggregatedLabel, Dataset, TaskKind, Vote
 
 HASH_PREFIX = 10
+# "Too fast": a median time per problem under this share of the kind's typical time (a verify
+# click is quicker than a classify choice; a select task of 20 images takes longer).
+FAST_SHARE = 0.15
+# A complementary label counts as resolved once its posterior gives it at least this much: a
+# couple of "not this class" votes leave most classes possible.
+COMPLEMENTARY_RESOLVED = 0.5
 WORKER_SORTS = ("votes", "hits", "gold_accuracy", "agreement", "median_seconds", "spammer")
 DISTRIBUTION_LABELS = {
     "all_correct": "all correct",
@@ -67,6 +80,7 @@ class Dashboard:
     order: str = "desc"
     hits_chart: Histogram | None = None
     time_chart: Histogram | None = None
+    agreement: agg.Agreement | None = None  # chance-corrected agreement of the kind's votes
 
 
 def dataset_dashboard(
@@ -180,6 +194,9 @@ def dataset_dashboard(
         k = dataset.num_classes
         keep = (a >= 0) & (a < k)
         invert = True
+    elif kind == TaskKind.LABEL:
+        k = dataset.num_classes
+        keep = (a >= 0) & (a < k)
     else:  # select: 1 selected, 0 not
         keep = np.isin(a, (0, 1))
         gold_items = gold_items[:0]
@@ -190,6 +207,8 @@ def dataset_dashboard(
     )
     if kind != TaskKind.VERIFY:
         consensus_labels = _stored_or_majority(dataset, kind, items, table, k)
+    if table.num_votes and kind != TaskKind.COMPLEMENTARY:  # picks among shown candidates: no
+        dash.agreement = agg.agreement(table, num_classes=k)
     dash.methods = list(
         AggregatedLabel.objects.filter(item__dataset=dataset, kind=kind)
         .order_by("method")
@@ -207,6 +226,7 @@ def dataset_dashboard(
             gold_items=gold_items if gold_items.size else None,
             gold_labels=gold_labels if gold_items.size else None,
             durations=seconds[keep],
+            fast_floor_s=FAST_SHARE * kind_get(kind).typical_seconds_per_problem,
         )
         gold_acc, agree = quality.gold_accuracy, quality.agreement
         if invert:  # a complementary pick is right when it is NOT the label
@@ -237,6 +257,18 @@ def dataset_dashboard(
     return dash
 
 
+def dataset_agreement(dataset: Dataset, kind: str) -> agg.Agreement | None:
+    """Fleiss' kappa and Krippendorff's alpha of a dataset's class votes of ``kind`` (review:
+    the class each answer names; label: the class picked). None for other kinds or no votes."""
+    builders = {TaskKind.REVIEW: review_vote_table, TaskKind.LABEL: label_vote_table}
+    if kind not in builders:
+        return None
+    table = builders[kind](item_index(dataset), dataset)[0]
+    if table.num_votes == 0:
+        return None
+    return agg.agreement(table, num_classes=dataset.num_classes)
+
+
 def _worker_hashes(worker_ids: np.ndarray) -> tuple[dict[int, str], set[int]]:
     """Each worker's keyed hash, and which of them are an imported release's anonymous pool."""
     from .models import Worker
@@ -258,7 +290,11 @@ def _stored_or_majority(
     """The consensus a worker is compared with: stored labels of the kind's first method
     (complementary: its posterior), else majority vote with ties unresolved."""
     n = items.ids.size
-    preferred = {TaskKind.COMPLEMENTARY: "complementary", TaskKind.REVIEW: "dawid_skene"}
+    preferred = {
+        TaskKind.COMPLEMENTARY: "complementary",
+        TaskKind.REVIEW: agg.DEFAULT_METHOD,
+        TaskKind.LABEL: agg.DEFAULT_METHOD,
+    }
     stored = AggregatedLabel.objects.filter(
         item__dataset=dataset, kind=kind, method=preferred.get(kind, "")
     ).values_list("item_id", "label")
@@ -280,15 +316,17 @@ def _stored_or_majority(
 def _confusion(dash: Dashboard, dataset: Dataset, kind: str) -> None:
     k = dataset.num_classes
     counts = np.zeros((k, k + 1), dtype=np.int64)  # last column: unresolved
-    for given, label in (
+    unsure = COMPLEMENTARY_RESOLVED if kind == TaskKind.COMPLEMENTARY else 0.0
+    for given, label, confidence in (
         AggregatedLabel.objects.filter(item__dataset=dataset, kind=kind, method=dash.method)
         .order_by()
-        .values_list("item__given_label", "label")
+        .values_list("item__given_label", "label", "confidence")
         .iterator(chunk_size=5000)
     ):
         if given is None or not 0 <= given < k:
             continue
-        counts[given, label if 0 <= label < k else k] += 1
+        resolved = 0 <= label < k and confidence >= unsure
+        counts[given, label if resolved else k] += 1
     dash.confusion = counts.tolist()
     names = dataset.class_names
     dash.confusion_rows = [
@@ -376,7 +414,10 @@ def histogram(
             )
         )
     hi_edge = edges[-1] - 1 if integer else edges[-1]
+    lo_text, hi_text = f"{edges[0]:.0f}", f"{hi_edge:.0f}"
+    if lo_text == hi_text:  # every value in one bin: one label under it, not "1 ... 1"
+        lo_text, hi_text = f"all {lo_text}", ""
     return Histogram(
         title=title, xlabel=xlabel, n=int(x.size), bars=bars, peak=peak,
-        lo=f"{edges[0]:.0f}", hi=f"{hi_edge:.0f}",
+        lo=lo_text, hi=hi_text,
     )  # fmt: skip

@@ -41,9 +41,10 @@ logger = logging.getLogger(__name__)
 
 # progress(message): what the export or import is doing now, for a command's stderr.
 Progress = Callable[[str], None]
-# fn(dataset, progress) -> (N, K) out-of-sample predicted probabilities, row = item in index
-# order, or None when it has none to give. The curation app registers one when it loads.
-ProbabilitiesSource = Callable[[Dataset, Progress], "np.ndarray | None"]
+# fn(dataset, progress, train=...) -> (N, K) out-of-sample predicted probabilities, row = item in
+# index order, or None when it has none to give; with train=False it only looks up what a
+# finished run left, computing nothing. The curation app registers one when it loads.
+ProbabilitiesSource = Callable[..., "np.ndarray | None"]
 _PROBABILITIES_SOURCES: list[ProbabilitiesSource] = []
 
 LABELS_DIR = "original_test_labels"
@@ -62,6 +63,34 @@ _MAX_VOTES_PER_ITEM = 1000
 def probabilities_source_register(fn: ProbabilitiesSource) -> None:
     """Set where an export finds predicted probabilities when none are passed (latest wins)."""
     _PROBABILITIES_SOURCES[:] = [fn]
+
+
+def dataset_probabilities_find(
+    dataset: Dataset, progress: Progress, *, train: bool = True
+) -> np.ndarray | None:
+    """The registered source's (N, K) probabilities for ``dataset`` (unchecked), or None; with
+    ``train=False`` only those a finished curation run left (nothing is computed)."""
+    for fn in _PROBABILITIES_SOURCES:
+        arr = fn(dataset, progress, train=train)
+        if arr is not None:
+            return np.asarray(arr)
+    return None
+
+
+def dataset_probabilities_latest(dataset: Dataset, n: int, progress: Progress) -> np.ndarray:
+    """The latest finished curation run's (n, K) probabilities, checked; computes nothing.
+
+    Raises:
+        ValueError: there are none, or they are not n x K probabilities.
+    """
+    found = dataset_probabilities_find(dataset, progress, train=False)
+    if found is None:
+        raise ValueError(
+            "no finished curation run has out-of-sample probabilities for this dataset; run "
+            "curation with predicted probabilities first (find_label_issues), or choose "
+            "another method"
+        )
+    return check_probabilities(found, n, dataset.num_classes, "the latest curation run")
 
 
 def release_base(prefix: str) -> str:
@@ -151,10 +180,9 @@ def _export_probabilities(
             source = str(pred_probs)
             pred_probs = _load_npy(Path(pred_probs), "predicted probabilities")
         return check_probabilities(pred_probs, n, k, source)
-    for fn in _PROBABILITIES_SOURCES:
-        arr = fn(dataset, progress)
-        if arr is not None:
-            return check_probabilities(np.asarray(arr), n, k, "the curation app's probabilities")
+    arr = dataset_probabilities_find(dataset, progress)
+    if arr is not None:
+        return check_probabilities(arr, n, k, "the curation app's probabilities")
     raise ExportError(
         f"dataset {dataset.name}: no predicted probabilities to export; pass --pred-probs "
         f"FILE.npy with one row per item ({n} x {k}, rows summing to 1)"

@@ -88,13 +88,16 @@ def _cross_validated_probs(dataset: Dataset, items: list[Item], say) -> np.ndarr
     return np.asarray(probs, dtype=np.float64)
 
 
-def dataset_probabilities(dataset: Dataset, progress: Callable[[str], None]) -> np.ndarray | None:
+def dataset_probabilities(
+    dataset: Dataset, progress: Callable[[str], None], *, train: bool = True
+) -> np.ndarray | None:
     """(N, K) out-of-sample probabilities, row = item in index order, or None if none can be
-    had; ``progress`` is told which source is used and what is being computed."""
+    had; ``progress`` is told which source is used and what is being computed. With
+    ``train=False`` only a finished run's probabilities are looked up (no cross-validation)."""
     items = list(Item.objects.filter(dataset=dataset).order_by("index"))
     if not items:
         return None
     found = _latest_run_probs(dataset, items, progress)
-    if found is not None:
+    if found is not None or not train:
         return found
     return _cross_validated_probs(dataset, items, progress)

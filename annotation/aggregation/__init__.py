@@ -13,10 +13,13 @@ Conventions shared by all methods:
 
 Modules: :mod:`.types` (vote table, results, answer codes, checks), :mod:`.rules` (majority,
 k-of-n consensus, strict, verify and select), :mod:`.em` (Dawid–Skene, one-coin, MACE),
-:mod:`.gold` (gold-weighted vote), :mod:`.complementary`, :mod:`.quality` (worker reports) and
-:mod:`.methods` (class-vote methods by name). Import from this package, not the modules.
+:mod:`.gold` (gold-weighted vote), :mod:`.auto` (the default class-vote method),
+:mod:`.agreement` (Fleiss' kappa, Krippendorff's alpha), :mod:`.complementary`, :mod:`.quality`
+(worker reports) and :mod:`.methods` (class-vote methods by name). Import from this package,
+not the modules.
 """
 
+from .agreement import Agreement, agreement
 from .complementary import (
     GOLD_VOTES_PER_CLASS,
     complementary_log_likelihood,
@@ -27,7 +30,7 @@ from .complementary import (
 )
 from .em import dawid_skene, mace, one_coin
 from .gold import gold_weighted_majority
-from .methods import CATEGORICAL_METHODS, aggregate_by_name
+from .methods import CATEGORICAL_METHODS, DEFAULT_METHOD, aggregate_by_name
 from .quality import worker_quality
 from .rules import (
     consensus,
@@ -71,6 +74,7 @@ __all__ = [
     "ANSWER_UNSURE",
     "ANSWER_WRONG",
     "CATEGORICAL_METHODS",
+    "DEFAULT_METHOD",
     "GOLD_VOTES_PER_CLASS",
     "REVIEW_ANSWERS",
     "REVIEW_BOTH",
@@ -84,6 +88,7 @@ __all__ = [
     "STATUS_NONE",
     "VERIFY_ANSWERS",
     "Aggregate",
+    "Agreement",
     "BoolArray",
     "ClassPrior",
     "ConfusionPrior",
@@ -96,6 +101,7 @@ __all__ = [
     "VoteTable",
     "WorkerQuality",
     "aggregate_by_name",
+    "agreement",
     "complementary_log_likelihood",
     "complementary_posterior",
     "complementary_transition_from_gold",

@@ -82,7 +82,6 @@ def dawid_skene(
     post[~voted] = 0.0
     n_voted = int(voted.sum())
     unvoted = np.flatnonzero(~voted)
-    ones_n = np.ones(n_items, dtype=np.float32)
 
     prev = -np.inf
     converged = False
@@ -93,14 +92,15 @@ def dawid_skene(
         it += 1
         # M-step: counts[m, given, true] = sum of posteriors of votes (m, given).
         counts = np.asarray(a_t @ post, dtype=np.float64).reshape(n_workers, k, k)
-        class_prior = (np.asarray(ones_n @ post, dtype=np.float64) + 1.0) / (n_voted + k)
+        class_prior = (np.einsum("ij->j", post, dtype=np.float64) + 1.0) / (n_voted + k)
         conf = _ds_confusion(counts, prior, strength)  # [m, given, true]
         log_conf = np.log(conf).reshape(n_workers * k, k)
         # E-step: log-posterior = log prior + sum of log P(given | true) over the item's votes.
         log_conf32 = log_conf.astype(np.float32)
         log_prior = np.log(class_prior).astype(np.float32)
         post = np.asarray(a @ log_conf32)
-        post += log_prior
+        flat = post.reshape(-1)  # adding (K,) to each short row through the flat view is faster
+        flat += np.tile(log_prior, n_items)
         # Shift each row by an upper bound of its maximum (best class per vote), which needs
         # one sparse mat-vec instead of a row-wise max over (N, K).
         upper = np.asarray(a @ log_conf32.max(axis=1)) + log_prior.max()
@@ -140,10 +140,14 @@ def _softmax_shifted_(
     loose = np.flatnonzero(upper - scores.reshape(-1)[ref] > 60.0)
     if loose.size:
         upper[loose] = scores[loose].max(axis=1)
-    scores -= upper[:, None]
-    np.exp(scores, out=scores)
-    total = scores @ np.ones(scores.shape[1], dtype=scores.dtype)
-    scores /= total[:, None]
+    # Row-wise broadcasting over short rows is slow in numpy, and so is a BLAS row sum here:
+    # subtract and scale through the flat array, sum rows with einsum.
+    k = scores.shape[1]
+    flat = scores.reshape(-1)
+    flat -= np.repeat(upper, k)
+    np.exp(flat, out=flat)
+    total = np.einsum("ij->i", scores)
+    flat *= np.repeat(1.0 / total, k)
     return float(np.sum(upper, dtype=np.float64) + np.sum(np.log(total), dtype=np.float64))
 
 

@@ -5,14 +5,21 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
+from .auto import auto
+from .crowd_model import crowd_model
 from .em import dawid_skene, mace, one_coin
 from .gold import gold_weighted_majority
 from .rules import consensus, majority_vote, strict_vote
 from .types import Aggregate, VoteTable
 
 CATEGORICAL_METHODS = (
-    "majority", "dawid_skene", "one_coin", "mace", "gold_weighted", "consensus", "strict",
+    "auto", "majority", "dawid_skene", "one_coin", "mace", "gold_weighted", "consensus", "strict",
+    "crowd_model",
 )  # fmt: skip
+# Methods that also need a model's (N, K) out-of-sample probabilities (``pred_probs``).
+MODEL_METHODS = ("crowd_model",)
+# The class-vote method used when none is named (command, services, admin): see :mod:`.auto`.
+DEFAULT_METHOD = "auto"
 
 
 def aggregate_by_name(
@@ -25,6 +32,7 @@ def aggregate_by_name(
     gold_items: ArrayLike | None = None,
     gold_labels: ArrayLike | None = None,
     seed: int = 0,
+    pred_probs: ArrayLike | None = None,
 ) -> Aggregate:
     """Run one of :data:`CATEGORICAL_METHODS` on class votes; the one switch for command/service.
 
@@ -35,11 +43,19 @@ def aggregate_by_name(
         k, n: the ``consensus`` rule's k-of-n.
         gold_items, gold_labels: (G,) gold items and labels, needed by ``gold_weighted``.
         seed: tie-breaking seed for ``majority`` and ``gold_weighted``.
+        pred_probs: (N, K) a model's out-of-sample probabilities, needed by ``crowd_model``.
     Returns:
         The method's Aggregate.
     Raises:
-        ValueError: an unknown method, ``gold_weighted`` without gold, or the method's own errors.
+        ValueError: an unknown method, ``gold_weighted`` without gold, ``crowd_model`` without
+            ``pred_probs``, or the method's own errors.
     """
+    if method == "crowd_model":
+        if pred_probs is None:
+            raise ValueError("method: crowd_model needs pred_probs, a model's (N, K) probabilities")
+        return crowd_model(votes, np.asarray(pred_probs), num_classes=num_classes)
+    if method == "auto":
+        return auto(votes, num_classes=num_classes, seed=seed)
     if method == "majority":
         return majority_vote(votes, num_classes=num_classes, seed=seed)
     if method == "dawid_skene":

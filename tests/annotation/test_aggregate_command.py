@@ -8,6 +8,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from annotation.aggregation import DEFAULT_METHOD
 from annotation.aggregation_services import dataset_aggregate
 from annotation.exporters import dataset_export
 from annotation.models import AggregatedLabel, Dataset, Item, Vote, Worker
@@ -232,7 +233,7 @@ def test_label_votes_aggregate_and_apply_to_current_labels():
 
     call_command("aggregate_votes", "--dataset", "lb", "--kind", "label", "--apply", "majority")
     assert set(AggregatedLabel.objects.values_list("method", flat=True)) == {
-        "dawid_skene", "majority"
+        DEFAULT_METHOD, "majority"
     }  # fmt: skip
     labels = dict(Item.objects.filter(dataset=ds).values_list("index", "label"))
     assert labels[0] == 0 and labels[1] == 2

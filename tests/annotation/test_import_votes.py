@@ -11,6 +11,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from annotation.aggregation import DEFAULT_METHOD
 from annotation.importers import ImportRecord, ParsedDataset
 from annotation.models import AggregatedLabel, Dataset, Item, Vote, Worker
 from annotation.services import dataset_import
@@ -82,7 +83,7 @@ def test_dog_crowd_imports_once_and_aggregates_to_expert_accuracy(capsys, tmp_pa
     assert np.mean([release["ord_labels"][i] == t for i, t in published.items()]) >= 0.84
     with open(CROWD / "dog-truth.csv", newline="") as fh:
         truth = {int(r["task"]) - 1: int(r["truth"]) for r in csv.DictReader(fh)}
-    for method, floor in (("dawid_skene", 0.84), ("majority", 0.80)):
+    for method, floor in ((DEFAULT_METHOD, 0.84), ("majority", 0.80)):
         got = dict(
             AggregatedLabel.objects.filter(item__dataset=dataset, kind="label", method=method)
             .values_list("item__index", "label")
@@ -93,7 +94,7 @@ def test_dog_crowd_imports_once_and_aggregates_to_expert_accuracy(capsys, tmp_pa
 
     # The current label (what exports write) can be set from the aggregated labels.
     call_command("aggregate_votes", "--dataset", dataset.name, "--kind", "label",
-                 "--apply", "dawid_skene")  # fmt: skip
+                 "--apply", DEFAULT_METHOD)  # fmt: skip
     current = dict(Item.objects.filter(dataset=dataset).values_list("index", "label"))
     assert np.mean([current[i] == t for i, t in truth.items()]) >= 0.84
     # ... and the export follows the applied labels too.

@@ -3,13 +3,15 @@
 File mode reads crowd-kit's long format (``task,worker,label``; extra columns are ignored, so the
 ``votes-csv`` export reads as is) and writes ``task,label,confidence`` CSV, or ``.npz`` with
 ``tasks``, ``labels``, ``probs`` when the output ends in ``.npz``. Tasks keep the order of their
-first appearance in the input, with their original ids.
+first appearance in the input, with their original ids. Without ``--method``, class votes use
+:data:`annotation.aggregation.DEFAULT_METHOD`. Both modes report Fleiss' kappa and
+Krippendorff's alpha of the class votes.
 """
 
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +19,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from annotation import aggregation as agg
 from annotation.aggregated_labels import labels_apply_aggregated
+from annotation.aggregation.methods import MODEL_METHODS
 from annotation.aggregation_services import (
     METHODS_BY_KIND,
     AggregationOptions,
@@ -24,6 +27,7 @@ from annotation.aggregation_services import (
     dataset_aggregate,
 )
 from annotation.exceptions import AggregationError
+from annotation.label_errors import check_probabilities
 from annotation.models import Dataset
 
 COMPLEMENTARY_METHODS = ("complementary", "elimination")
@@ -54,10 +58,100 @@ def _open_csv(path: Path):
         raise CommandError(f"{path}: cannot read ({exc.strerror})") from None
 
 
+def _codes(names: list[str]) -> tuple[list[str], np.ndarray]:
+    """Distinct names in order of first appearance, and each name's index among them."""
+    try:
+        ints = np.array(names, dtype=np.int64)
+    except (ValueError, OverflowError):
+        ints = None
+    if ints is not None and ints.min() >= 0:
+        # canonical decimal ids (no sign, no leading zero): code them by sorting integers
+        digits = np.ones(ints.size, dtype=np.int64)
+        digits[ints > 0] += np.log10(ints[ints > 0].astype(np.float64)).astype(np.int64)
+        if np.array_equal(np.fromiter(map(len, names), np.int64, len(names)), digits):
+            by_value = np.argsort(ints, kind="stable")
+            sorted_ints = ints[by_value]
+            starts = np.flatnonzero(np.diff(sorted_ints, prepend=-1))
+            first = by_value[starts]  # the first occurrence of each distinct id
+            group = np.cumsum(np.diff(sorted_ints, prepend=-1) != 0) - 1
+            order = np.argsort(first, kind="stable")
+            rank = np.empty(order.size, dtype=np.int64)
+            rank[order] = np.arange(order.size)
+            codes = np.empty(ints.size, dtype=np.int64)
+            codes[by_value] = rank[group]
+            return [names[i] for i in first[order].tolist()], codes
+    distinct = list(dict.fromkeys(names))
+    pos = {name: i for i, name in enumerate(distinct)}
+    return distinct, np.fromiter(map(pos.__getitem__, names), dtype=np.int64, count=len(names))
+
+
+def read_votes_plain(path: Path, *, num_classes: int, kind: str | None) -> ParsedVotes | None:
+    """The common file, read with whole-file string operations and numpy instead of a per-row
+    csv loop: no quotes, no ``kind`` column, every line with the header's number of fields, every
+    label an integer in range. Returns None for any other file; :func:`read_votes` then parses
+    it row by row and names the first problem."""
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        return None
+    if '"' in text:
+        return None
+    spaced = " " in text or "\t" in text
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
+        if "\r" in text:
+            return None
+    if not text.endswith("\n"):
+        text += "\n"
+    header = text[: text.find("\n")].split(",")
+    if (
+        len(set(header)) != len(header)
+        or "kind" in header
+        or not {"task", "worker", "label"} <= set(header)
+        or (kind == "review" and {"shown_label", "suggested_label"} <= set(header))
+    ):
+        return None
+    raw = np.frombuffer(text.encode(), dtype=np.uint8)
+    ends = np.flatnonzero(raw == ord("\n"))
+    commas = np.diff(np.searchsorted(np.flatnonzero(raw == ord(",")), ends), prepend=0)
+    width = len(header)
+    # a blank line has no comma, so this also refuses blank lines
+    if ends.size < 2 or not (commas == width - 1).all():
+        return None
+    del raw, ends, commas
+    fields = text[text.find("\n") + 1 : -1].replace("\n", ",").split(",")
+    del text
+    tasks, workers = fields[header.index("task") :: width], fields[header.index("worker") :: width]
+    try:
+        label = np.array(fields[header.index("label") :: width], dtype=np.int64)
+    except (ValueError, OverflowError):
+        return None
+    del fields
+    if spaced:
+        tasks = [t.strip() for t in tasks]
+        workers = [w.strip() for w in workers]
+    if not all(tasks) or not all(workers) or label.min() < 0 or label.max() >= num_classes:
+        return None
+    task_names, item = _codes(tasks)
+    worker_names, worker = _codes(workers)
+    return ParsedVotes(
+        tasks=task_names,
+        item=item,
+        worker=worker,
+        label=label,
+        candidates=None,
+        num_workers=len(worker_names),
+    )
+
+
 def read_votes(
     path: Path, *, num_classes: int, kind: str | None, complementary: bool
 ) -> ParsedVotes:
     """Parse a long-format votes CSV; every problem is a CommandError naming file and line."""
+    if not complementary:
+        plain = read_votes_plain(path, num_classes=num_classes, kind=kind)
+        if plain is not None:
+            return plain
     fh = _open_csv(path)
     with fh:
         reader = csv.DictReader(fh)
@@ -145,6 +239,45 @@ def read_votes(
     )
 
 
+def votes_by_row(
+    votes: ParsedVotes, path: Path, num_classes: int, source: Path
+) -> tuple[ParsedVotes, np.ndarray]:
+    """Load ``--pred-probs`` (N, K) and renumber the votes' items by row: each task must be an
+    integer 0..N-1, the row of its item. Returns the votes over all N rows, and the array."""
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise CommandError(f"{path}: cannot read as a .npy array ({exc})") from None
+    if not isinstance(arr, np.ndarray):
+        raise CommandError(f"{path}: expected one N x K .npy array, not an archive of several")
+    if arr.ndim != 2:
+        raise CommandError(f"{path}: expected an N x K array, got shape {arr.shape}")
+    if arr.shape[1] != num_classes:
+        raise CommandError(
+            f"{path}: {arr.shape[1]} columns, but --num-classes is {num_classes} (K differs)"
+        )
+    try:
+        probs = check_probabilities(arr, arr.shape[0], num_classes, str(path))
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    n = probs.shape[0]
+    rows = []
+    for task in votes.tasks:
+        try:
+            row = int(task)
+        except ValueError:
+            row = -1
+        if not 0 <= row < n:
+            raise CommandError(
+                f"{source}: task {task!r} is not a row of {path} (with --pred-probs the task "
+                f"column is the 0-based row, an integer 0..{n - 1})"
+            )
+        rows.append(row)
+    item = np.asarray(rows, dtype=np.int64)[votes.item]
+    tasks = [str(i) for i in range(n)]
+    return replace(votes, tasks=tasks, item=item), probs
+
+
 def read_gold(path: Path, tasks: list[str], num_classes: int) -> tuple[np.ndarray, np.ndarray]:
     """``task,label`` rows of known answers; tasks absent from the votes are skipped."""
     pos = {t: i for i, t in enumerate(tasks)}
@@ -182,13 +315,20 @@ class Command(BaseCommand):
         parser.add_argument(
             "--method",
             action="append",
-            help=f"file mode: one of {', '.join(agg.CATEGORICAL_METHODS)} (or "
-            f"{', '.join(COMPLEMENTARY_METHODS)} with --kind complementary); dataset mode: "
-            "repeat for several; default: the kind's defaults",
+            help=f"file mode: one of {', '.join(agg.CATEGORICAL_METHODS)} (default "
+            f"{agg.DEFAULT_METHOD}), or {', '.join(COMPLEMENTARY_METHODS)} with --kind "
+            "complementary; dataset mode: repeat for several; default: the kind's defaults",
         )
         parser.add_argument("--k", type=int, default=3, help="consensus: votes that must agree")
         parser.add_argument("--n", type=int, default=None, help="consensus: votes per item")
         parser.add_argument("--gold", type=Path, help="task,label CSV of known answers")
+        parser.add_argument(
+            "--pred-probs",
+            type=Path,
+            help="file mode: N x K .npy of a model's out-of-sample probabilities; the task "
+            "column is then the 0-based row, the method defaults to crowd_model and the output "
+            "has one row per array row",
+        )
         parser.add_argument(
             "--min-gold-votes",
             type=int,
@@ -214,12 +354,16 @@ class Command(BaseCommand):
         for name in ("input", "output", "num_classes"):
             if opts[name] is None:
                 raise CommandError(f"--{name.replace('_', '-')} is required (or use --dataset)")
-        if not opts["method"] or len(opts["method"]) != 1:
+        if opts["pred_probs"] is not None and not opts["method"]:
+            opts["method"] = [MODEL_METHODS[0]]
+        if opts["method"] and len(opts["method"]) != 1:
             raise CommandError("give exactly one --method in file mode")
-        k, method = opts["num_classes"], opts["method"][0]
+        k = opts["num_classes"]
         if k < 2:
             raise CommandError(f"--num-classes must be at least 2, got {k}")
         complementary = opts["kind"] == "complementary"
+        default = COMPLEMENTARY_METHODS[0] if complementary else agg.DEFAULT_METHOD
+        method = opts["method"][0] if opts["method"] else default
         allowed = COMPLEMENTARY_METHODS if complementary else agg.CATEGORICAL_METHODS
         if method not in allowed:
             raise CommandError(
@@ -228,9 +372,18 @@ class Command(BaseCommand):
             )
         if method == "gold_weighted" and not opts["gold"]:
             raise CommandError("--method gold_weighted needs --gold task,label CSV")
+        if (method in MODEL_METHODS) != (opts["pred_probs"] is not None):
+            raise CommandError(
+                f"--method {method} needs --pred-probs FILE.npy"
+                if method in MODEL_METHODS
+                else f"--pred-probs is used by {', '.join(MODEL_METHODS)} only, not {method}"
+            )
         votes = read_votes(
             opts["input"], num_classes=k, kind=opts["kind"], complementary=complementary
         )
+        probs = None
+        if opts["pred_probs"] is not None:
+            votes, probs = votes_by_row(votes, opts["pred_probs"], k, opts["input"])
         n = len(votes.tasks)
         gold = read_gold(opts["gold"], votes.tasks, k) if opts["gold"] else None
         notes: list[str] = []
@@ -253,6 +406,7 @@ class Command(BaseCommand):
                     gold_items=None if gold is None else gold[0],
                     gold_labels=None if gold is None else gold[1],
                     seed=opts["seed"],
+                    pred_probs=probs,
                 )
         except ValueError as exc:
             raise CommandError(f"{opts['input']}: {method}: {exc}") from None
@@ -264,6 +418,8 @@ class Command(BaseCommand):
                 f"wrote {opts['output']}"
             )
         )
+        if not complementary:
+            self.stdout.write(f"agreement: {agg.agreement(table, num_classes=k).describe()}")
         for note in notes:
             self.stdout.write(note)
 
@@ -313,15 +469,23 @@ class Command(BaseCommand):
                 probs=result.probs.astype(np.float64),
             )
             return
+        rows = zip(tasks, result.labels.tolist(), result.confidence.tolist(), strict=True)
         with open(path, "w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(["task", "label", "confidence"])
-            for task, label, conf in zip(
-                tasks, result.labels.tolist(), result.confidence.tolist(), strict=True
-            ):
-                w.writerow([task, label, f"{conf:.6f}"])
+            joined = "".join(tasks)
+            if any(c in joined for c in ',"\r\n'):  # ids that need csv quoting
+                w = csv.writer(fh)
+                w.writerow(["task", "label", "confidence"])
+                w.writerows([task, label, f"{conf:.6f}"] for task, label, conf in rows)
+                return
+            fh.write("task,label,confidence\r\n")
+            fh.write("".join([f"{task},{label},{conf:.6f}\r\n" for task, label, conf in rows]))
 
     def handle_dataset(self, opts) -> None:
+        if opts["pred_probs"] is not None:
+            raise CommandError(
+                "--pred-probs is for file mode; with --dataset, crowd_model takes the "
+                "probabilities of the dataset's latest curation run"
+            )
         try:
             dataset = Dataset.objects.get(name=opts["dataset"])
         except Dataset.DoesNotExist:
@@ -357,6 +521,11 @@ class Command(BaseCommand):
             )
         for note in outcome.notes:
             self.stdout.write(note)
+        from annotation.dashboards import dataset_agreement
+
+        agreement = dataset_agreement(dataset, opts["kind"])
+        if agreement is not None:
+            self.stdout.write(f"agreement: {agreement.describe()}")
         if opts["apply"]:
             try:
                 changed = labels_apply_aggregated(dataset, kind=opts["kind"], method=opts["apply"])
