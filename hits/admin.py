@@ -4,8 +4,6 @@ enqueued once the request's transaction commits."""
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
@@ -14,12 +12,15 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from .admin_assignments import render_action_form
 from .admin_forms import HitBatchAdminForm, hit_batch_items_html
+from .admin_loop import LOOP_FIELDS, loop_state_html, stop_auto_loop
+from .admin_plan import plan_html
 from .admin_prolific import prolific_admin_study_action, prolific_mismatch_html
 from .effort import hit_batch_effort
 from .exceptions import HitsError
-from .models import Assignment, Bonus, Hit, HitBatch, WorkerExclusion, WorkerNotice
-from .selectors import assignment_gold_accuracy, hit_batch_stats
+from .models import HitBatch
+from .selectors import hit_batch_stats
 from .services import (
     LIVE_PERMISSION,
     enqueue_on_commit,
@@ -32,7 +33,7 @@ from .templatetags.hits_admin import badge
 
 # What a researcher sets on a draft batch, by admin section; read-only once launched.
 CONFIG_SECTIONS = (
-    ("Task", ("name", "dataset", "kind", "params", "item_selection", "items")),
+    ("Task", ("name", "dataset", "kind", "images_per_task", "params", "item_selection", "items")),
     ("Where", ("provider", "environment")),
     ("What workers see", ("title", "description", "keywords")),
     (
@@ -51,7 +52,7 @@ CONFIG_SECTIONS = (
 )
 CONFIG_FIELDS = tuple(field for _, fields in CONFIG_SECTIONS for field in fields)
 # A launched batch shows its items as a count and a few ids, never one line per item.
-ITEMS_SHOWN = {"items": "chosen_items"}
+ITEMS_SHOWN = {"items": "chosen_items", "images_per_task": "images_per_task_shown"}
 
 
 def bar(done: int | float, total: int | float, label: str, color: str = "#1976d2") -> str:
@@ -66,20 +67,16 @@ def bar(done: int | float, total: int | float, label: str, color: str = "#1976d2
     )
 
 
-def render_action_form(model_admin, request, queryset, form, title: str):
-    """The intermediate page of an action that asks for a message, an amount or a list."""
-    return render(
-        request,
-        "admin/hits/action_form.html",
-        {
-            **model_admin.admin_site.each_context(request),
-            "opts": model_admin.model._meta,
-            "title": title,
-            "form": form,
-            "queryset": queryset,
-            "action": request.POST.get("action"),
-            "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
-        },
+class WorkerListsForm(forms.Form):
+    allow = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 50}),
+        help_text="Worker ids, one a line: only these may work on the batch.",
+    )
+    block = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 50}),
+        help_text="Worker ids, one a line: these may not. Ids are hashed; none is stored.",
     )
 
 
@@ -104,6 +101,8 @@ class HitBatchAdmin(admin.ModelAdmin):
         "launched_by",
         "market_link",
         "only_one_side",
+        "loop_state",
+        "plan",
     ]
     actions = [
         "preview_and_launch",
@@ -118,11 +117,14 @@ class HitBatchAdmin(admin.ModelAdmin):
         "prolific_pause",
         "prolific_resume",
         "prolific_stop",
+        stop_auto_loop,
     ]
     fieldsets = [
         (None, {"fields": ["status", "watch", "job", "error", "market_link", "only_one_side"]}),
         *((name, {"fields": list(fields)}) for name, fields in CONFIG_SECTIONS),
+        ("Plan", {"fields": ["plan"]}),
         ("Review rules", {"fields": ["review_rules"]}),
+        ("Automatic loop and adaptive overlap", {"fields": list(LOOP_FIELDS)}),
         (
             "Built-in marketplace",
             {
@@ -153,6 +155,14 @@ class HitBatchAdmin(admin.ModelAdmin):
             (name, {**opts, "fields": [ITEMS_SHOWN.get(f, f) for f in opts["fields"]]})
             for name, opts in fieldsets
         ]
+
+    @admin.display(description="plan")
+    def plan(self, obj):
+        return plan_html(obj)
+
+    @admin.display(description="images per task")
+    def images_per_task_shown(self, obj):
+        return (obj.params or {}).get("group_size", "—") if obj.kind == "select" else "—"
 
     @admin.display(description="items")
     def chosen_items(self, obj):
@@ -232,6 +242,10 @@ class HitBatchAdmin(admin.ModelAdmin):
         if obj.worker_id_param:  # a template the recruiting platform fills in: not a link
             return format_html("<code>{}</code>", url)
         return format_html('<a href="{0}" target="_blank" rel="noopener"><code>{0}</code></a>', url)
+
+    @admin.display(description="automatic loop")
+    def loop_state(self, obj):
+        return loop_state_html(obj)
 
     @admin.display(description="only one side has")
     def only_one_side(self, obj):
@@ -384,201 +398,3 @@ class HitBatchAdmin(admin.ModelAdmin):
                         new.items.count(),
                     ),
                 )
-
-
-@admin.register(Hit)
-class HitAdmin(admin.ModelAdmin):
-    list_display = [
-        "number",
-        "env",
-        "batch",
-        "status",
-        "provider_hit_id",
-        "max_assignments",
-        "expires_at",
-    ]
-    list_filter = ["batch__environment", "status", "batch"]
-    search_fields = ["provider_hit_id"]
-    readonly_fields = [f.name for f in Hit._meta.fields]
-
-    @admin.display(description="env", ordering="batch__environment")
-    def env(self, obj):
-        return badge(obj.batch.environment)
-
-    def has_add_permission(self, request):
-        return False
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("batch")
-
-
-class WorkerListsForm(forms.Form):
-    allow = forms.CharField(
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 4, "cols": 50}),
-        help_text="Worker ids, one a line: only these may work on the batch.",
-    )
-    block = forms.CharField(
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 4, "cols": 50}),
-        help_text="Worker ids, one a line: these may not. Ids are hashed; none is stored.",
-    )
-
-
-class RejectForm(forms.Form):
-    message = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3, "cols": 70}),
-        initial="Sorry: your answers on {batch} (HIT {hit}) did not meet the quality bar.",
-        help_text="Workers see this. Placeholders: {batch}, {hit}.",
-    )
-
-
-class BonusForm(forms.Form):
-    amount = forms.DecimalField(min_value=Decimal("0.01"), max_digits=8, decimal_places=2)
-    reason = forms.CharField(initial="Thank you for careful work.")
-
-
-class ReasonForm(forms.Form):
-    reason = forms.CharField(initial="Answers did not meet the quality bar.")
-
-
-@admin.register(Assignment)
-class AssignmentAdmin(admin.ModelAdmin):
-    list_display = [
-        "provider_assignment_id",
-        "env",
-        "batch",
-        "hit_number",
-        "worker",
-        "status",
-        "submitted_at",
-        "seconds",
-        "gold",
-        "confirmed",
-        "provider_missing",
-        "review_note",
-    ]
-    list_filter = [
-        "status",
-        "confirmed",
-        "provider_missing",
-        "hit__batch__environment",
-        "hit__batch",
-    ]
-    search_fields = ["provider_assignment_id"]
-    readonly_fields = [f.name for f in Assignment._meta.fields]
-    actions = ["approve", "reject", "bonus", "block_worker", "soft_block_worker"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("hit__batch", "worker")
-
-    @admin.display(description="env", ordering="hit__batch__environment")
-    def env(self, obj):
-        return badge(obj.hit.batch.environment)
-
-    @admin.display(description="batch", ordering="hit__batch")
-    def batch(self, obj):
-        return obj.hit.batch.name
-
-    @admin.display(description="HIT")
-    def hit_number(self, obj):
-        return obj.hit.number
-
-    @admin.display(description="time")
-    def seconds(self, obj):
-        if obj.accepted_at and obj.submitted_at:
-            return f"{(obj.submitted_at - obj.accepted_at).total_seconds():.0f} s"
-        return "—"
-
-    @admin.display(description="gold")
-    def gold(self, obj):
-        acc = assignment_gold_accuracy(obj)
-        return "—" if acc is None else f"{acc:.0%}"
-
-    def _form_action(self, request, queryset, form_class, title: str, run) -> object:
-        """An action that asks for a message (or amount) on an intermediate page first."""
-        if "apply" in request.POST:
-            form = form_class(request.POST)
-            if form.is_valid():
-                n = run(list(queryset.values_list("pk", flat=True)), form.cleaned_data)
-                self.message_user(request, f"{title}: queued for {n} assignment(s).")
-                return None
-        else:
-            form = form_class()
-        return render_action_form(self, request, queryset, form, title)
-
-    @admin.action(description="Approve selected")
-    def approve(self, request, queryset):
-        n = 0
-        # Unconfirmed work waits for a sync to find it at the provider before anyone pays it.
-        for a in queryset.filter(status=Assignment.Status.SUBMITTED, confirmed=True):
-            enqueue_on_commit("assignment_approve_task", a.pk)
-            n += 1
-        self.message_user(request, f"Approval queued for {n} submitted, confirmed assignment(s).")
-
-    @admin.action(description="Reject selected (with a message)")
-    def reject(self, request, queryset):
-        def run(ids, data):
-            enqueue_on_commit("assignments_reject_task", ids, data["message"])
-            return len(ids)
-
-        return self._form_action(
-            request, queryset.filter(status="Submitted"), RejectForm, "Reject", run
-        )
-
-    def _each(self, request, queryset, form_class, title: str, task: str, *fields: str):
-        """Ask for the form's fields, then queue ``task`` for every selected assignment."""
-
-        def run(ids, data):
-            for pk in ids:
-                enqueue_on_commit(task, pk, *(str(data[f]) for f in fields))
-            return len(ids)
-
-        return self._form_action(request, queryset, form_class, title, run)
-
-    @admin.action(description="Pay a bonus")
-    def bonus(self, request, queryset):
-        return self._each(
-            request, queryset, BonusForm, "Bonus", "assignment_bonus_task", "amount", "reason"
-        )
-
-    @admin.action(description="Block the workers (at the provider)")
-    def block_worker(self, request, queryset):
-        return self._each(
-            request, queryset, ReasonForm, "Block", "assignment_block_worker_task", "reason"
-        )
-
-    @admin.action(description="Soft-block the workers (no more of our HITs)")
-    def soft_block_worker(self, request, queryset):
-        return self._each(
-            request, queryset, ReasonForm, "Soft-block", "assignment_exclude_worker_task", "reason"
-        )
-
-
-@admin.register(Bonus)
-class BonusAdmin(admin.ModelAdmin):
-    list_display = ["assignment", "env", "amount", "reason", "paid_at", "created_at"]
-    list_filter = ["assignment__hit__batch__environment"]
-    readonly_fields = [f.name for f in Bonus._meta.fields]
-
-    @admin.display(description="env")
-    def env(self, obj):
-        return badge(obj.assignment.hit.batch.environment)
-
-    def has_add_permission(self, request):
-        return False
-
-
-@admin.register(WorkerExclusion)
-class WorkerExclusionAdmin(admin.ModelAdmin):
-    list_display = ["worker", "reason", "qualification_type_id", "created_at"]
-    readonly_fields = ["worker", "qualification_type_id", "created_at"]
-
-
-@admin.register(WorkerNotice)
-class WorkerNoticeAdmin(admin.ModelAdmin):
-    list_display = ["worker", "subject", "created_at", "seen_at"]
-    readonly_fields = ["worker", "created_at", "seen_at"]

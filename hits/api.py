@@ -18,7 +18,13 @@ from annotation.api import MAX_ID, FilteredViewSet, validated
 from .exceptions import HitsError
 from .models import Assignment, HitBatch
 from .selectors import hit_batch_stats
-from .services import enqueue_on_commit, hit_batch_launch, hit_batch_preview, hit_batch_repost
+from .services import (
+    enqueue_on_commit,
+    hit_batch_launch,
+    hit_batch_loop_stop,
+    hit_batch_preview,
+    hit_batch_repost,
+)
 
 
 class HitBatchSerializer(serializers.ModelSerializer):
@@ -33,7 +39,13 @@ class HitBatchSerializer(serializers.ModelSerializer):
             "hit_type_id",
             "launched_at",
             "created_at",
+            "loop_stopped_at",
         ]
+
+    def validate_loop_curation(self, value):
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("give the curation options as a JSON object")
+        return value
 
 
 class AssignmentSerializer(serializers.ModelSerializer):
@@ -138,6 +150,24 @@ class HitBatchViewSet(
         if serializer.instance.status != HitBatch.Status.DRAFT:
             raise serializers.ValidationError("a launched batch cannot be changed; re-post it")
         serializer.save()
+
+    @action(detail=True, methods=["get"])
+    def loop(self, request, pk=None):
+        """The automatic loop: on or off, stopped when, and each stage's record."""
+        batch = self.get_object()
+        stages = batch.loop_stages.order_by("started_at", "id").values(
+            "stage", "state", "started_at", "finished_at", "result", "reason", "launched_batch"
+        )
+        return Response(
+            {"auto_loop": batch.auto_loop, "stopped_at": batch.loop_stopped_at, "stages": stages}
+        )
+
+    @extend_schema(request=None)
+    @action(detail=True, methods=["post"], url_path="loop/stop")
+    def loop_stop(self, request, pk=None):
+        """Stop the automatic loop: no further stage starts."""
+        batch = self.get_object()
+        return Response({"stopped": hit_batch_loop_stop(batch), "at": batch.loop_stopped_at})
 
     @action(detail=True, methods=["get"])
     def preview(self, request, pk=None):

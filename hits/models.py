@@ -96,7 +96,45 @@ class HitBatch(models.Model):
         default=Decimal("0"),
         help_text="Bonuses you plan to pay; counted (with fees) against the budget cap.",
     )
-    budget_cap = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+    budget_cap = models.DecimalField(
+        max_digits=10,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="The most this batch may cost, with fees; with the automatic loop on, its "
+        "extra votes and review batch too.",
+    )
+    # Adaptive overlap: the batch starts with ``assignments_per_item`` votes per item, and the
+    # votes' posterior decides which items get more, up to ``max_votes`` (all three set, or none).
+    min_votes = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Adaptive overlap: votes every item gets."
+    )
+    max_votes = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Adaptive overlap: votes no item goes beyond."
+    )
+    confidence_target = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Adaptive overlap: an item gets more votes while its label's posterior "
+        "probability is below this (e.g. 0.9).",
+    )
+    auto_loop = models.BooleanField(
+        default=False,
+        verbose_name="automatic loop",
+        help_text="Once the votes are complete, aggregate them, run curation and send the "
+        "flagged items to review with the same provider, within the budget cap; no click "
+        "between stages.",
+    )
+    loop_curation = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='The curation run the loop starts, e.g. {"feature_source": "npy", '
+        '"feature_path": "...", "detectors": ["knn"], "params": {"review_rule": "3of5"}}; '
+        "{} = the built-in model on the batch's items.",
+    )
+    loop_stopped_at = models.DateTimeField(
+        null=True, blank=True, help_text="The researcher stopped the loop: it starts nothing more."
+    )
     review_rules = models.JSONField(
         default=dict,
         blank=True,
@@ -148,6 +186,48 @@ class HitBatch(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} [{self.get_environment_display()}]"
+
+
+class LoopStage(models.Model):
+    """One stage of a batch's automatic loop, recorded once: the row is the claim that makes a
+    retried or duplicated stage do nothing twice."""
+
+    class Stage(models.TextChoices):
+        AGGREGATE = "aggregate", "Aggregate votes into labels"
+        CURATE = "curate", "Curation run"
+        REVIEW = "review", "Review batch"
+        RESOLVE = "resolve", "Corrected labels"
+
+    class State(models.TextChoices):
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        STOPPED = "stopped", "Stopped"
+        FAILED = "failed", "Failed"
+
+    batch = models.ForeignKey(HitBatch, on_delete=models.CASCADE, related_name="loop_stages")
+    stage = models.CharField(max_length=16, choices=Stage.choices)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.RUNNING)
+    result = models.JSONField(default=dict, blank=True)
+    reason = models.TextField(blank=True, help_text="Why the stage stopped or failed.")
+    launched_batch = models.ForeignKey(
+        HitBatch,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="launched_by_stages",
+        help_text="The review batch this stage launched.",
+    )
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["batch", "started_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["batch", "stage"], name="loop_stage_once_per_batch")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_stage_display()} of batch {self.batch_id}: {self.state}"
 
 
 class Hit(models.Model):

@@ -16,7 +16,9 @@ from annotation.kinds.base import Answer, parse_answers
 from annotation.services import votes_record
 
 from .exceptions import SubmissionRefused, TokenRefused
+from .jobs import enqueue_on_commit
 from .models import Assignment
+from .selectors import DONE
 from .task_tokens import token_verify
 
 logger = logging.getLogger(__name__)
@@ -120,6 +122,11 @@ def assignment_submit(assignment, answers: Any) -> SubmissionResult:
     assignment.status = Assignment.Status.SUBMITTED
     assignment.submitted_at = now
     logger.info("assignment %s submitted: %d votes", assignment.pk, len(vote_kwargs))
+    done = hit.assignments.filter(status__in=DONE, confirmed=True).count()
+    if assignment.confirmed and done >= hit.max_assignments:
+        # The HIT's places are all done: more votes (adaptive overlap) or the batch's end.
+        # (Work the provider has not confirmed waits for the sync, which does the same.)
+        enqueue_on_commit("hit_batch_votes_arrived_task", hit.batch_id)
     return SubmissionResult(assignment.pk, len(vote_kwargs), False, normalized)
 
 
@@ -129,15 +136,15 @@ def task_submit(*, hit_id: int, token: str, answers: Any) -> SubmissionResult:
         claims = token_verify(token, hit_id=hit_id)
     except TokenRefused as exc:
         raise SubmissionRefused(str(exc), status=403, code=exc.code) from None
-    assignment = (
-        Assignment.objects.select_related("hit__batch__dataset", "worker")
-        .filter(pk=claims.assignment_id, hit_id=hit_id)
-        .first()
-    )
-    if assignment is None:
+    try:
+        # One query: the assignment with its HIT, batch, dataset and worker (no ordering).
+        assignment = Assignment.objects.select_related("hit__batch__dataset", "worker").get(
+            pk=claims.assignment_id, hit_id=hit_id
+        )
+    except Assignment.DoesNotExist:
         raise SubmissionRefused(
             "the task token names no assignment here", status=403, code="forged"
-        )
+        ) from None
     if assignment.worker.id_hash != claims.worker_hash:
         raise SubmissionRefused(
             "this assignment belongs to another worker", status=403, code="worker_mismatch"

@@ -121,3 +121,11 @@ def hits_orphans_cleanup_task(provider: str, environment: str) -> dict:
 
     r = hits_orphans_cleanup(provider, environment)
     return {"expired": r.expired, "deleted": r.deleted, "kept": r.kept}
+
+
+@shared_task
+def hit_batch_votes_arrived_task(batch_id: int) -> dict:
+    """A HIT's places are all done: more places where votes are unsure, or the batch's end."""
+    from .services import hit_batch_votes_arrived
+
+    return hit_batch_votes_arrived(_batch(batch_id))

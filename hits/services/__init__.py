@@ -6,7 +6,9 @@
 - ``lifecycle``: extend, expire, add places, delete, re-post, clean up orphan HITs;
 - ``market``: the built-in marketplace's worker side (accept, return, submit);
 - ``prolific``: a Prolific study's submissions matched to our assignments; pause, stop;
-- ``assignments``: the one door through which an assignment row is first created.
+- ``assignments``: the one door through which an assignment row is first created;
+- ``adaptive``: adaptive overlap, more places where the votes so far leave an item unsure;
+- ``loop``: the batch-complete hook, the automatic loop's stage records and its stop.
 
 Provider calls (network) never run inside a database transaction: each service reads what it
 needs, calls the provider, then writes in a short transaction of its own. Background work is
@@ -15,6 +17,7 @@ started by task name (``hits.jobs``), never by importing ``hits.tasks``.
 
 from hits.jobs import enqueue_on_commit
 
+from .adaptive import hit_batch_adapt, hit_batch_adaptive_refusal, hit_batch_votes_arrived
 from .assignments import assignment_arrive, assignment_open
 from .launch import (
     LIVE_PERMISSION,
@@ -35,6 +38,13 @@ from .lifecycle import (
     hit_batch_repost,
     hit_delete,
     hits_orphans_cleanup,
+)
+from .loop import (
+    hit_batch_complete_check,
+    hit_batch_loop_stop,
+    loop_origin,
+    loop_stage_claim,
+    loop_stage_finish,
 )
 from .market import (
     market_accept,
@@ -66,6 +76,14 @@ from .review import (
 from .sync import SYNC_LEASE, SyncResult, hit_batch_sync, hit_batches_sync
 
 __all__ = [
+    "loop_stage_finish",
+    "loop_stage_claim",
+    "loop_origin",
+    "hit_batch_votes_arrived",
+    "hit_batch_loop_stop",
+    "hit_batch_complete_check",
+    "hit_batch_adaptive_refusal",
+    "hit_batch_adapt",
     "LIVE_PERMISSION",
     "SYNC_LEASE",
     "CleanupResult",

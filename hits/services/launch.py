@@ -17,13 +17,15 @@ from hits.jobs import enqueue_on_commit
 from hits.models import Environment, Hit, HitBatch
 from hits.planning import hit_plan
 from hits.providers import provider_for
-from hits.providers.base import list_qualification_name
+from hits.providers.base import ProviderHit, list_qualification_name
 from hits.selectors import hit_batch_cost_preview
 
 from .progress import hit_batch_progress
 
 logger = logging.getLogger(__name__)
 LIVE_PERMISSION = "hits.launch_live"
+# Rows per INSERT when a launch writes its planned HITs (within SQLite's variable limit).
+PLAN_BATCH_SIZE = 500
 
 
 def hit_batch_check(batch: HitBatch) -> None:
@@ -34,7 +36,10 @@ def hit_batch_check(batch: HitBatch) -> None:
         raise LaunchRefused(str(exc)) from None
     if batch.assignments_per_item < 1 or batch.items_per_hit < 1:
         raise LaunchRefused("assignments per item and items per HIT must be at least 1")
-    why = provider.launch_refusal(batch)
+    # Imported here: adaptive reaches this module again through lifecycle and sync.
+    from .adaptive import hit_batch_adaptive_refusal
+
+    why = provider.launch_refusal(batch) or hit_batch_adaptive_refusal(batch)
     if why:
         raise LaunchRefused(why)
 
@@ -82,7 +87,7 @@ def hit_batch_launch(batch: HitBatch, *, user=None, confirm_live: bool = False) 
         locked = HitBatch.objects.select_for_update().get(pk=batch.pk)
         if locked.status != HitBatch.Status.DRAFT:
             raise LaunchRefused(f"batch {batch.name} is already {locked.get_status_display()}")
-        planned = hit_batch_plan(locked)
+        planned = hit_batch_plan(locked, publish=provider_for(locked).publishes_on_plan)
         if not planned:
             raise LaunchRefused("the batch selects no items")
         preview = hit_batch_cost_preview(locked, balance=balance)
@@ -105,23 +110,47 @@ def hit_batch_launch(batch: HitBatch, *, user=None, confirm_live: bool = False) 
     return preview
 
 
-def hit_batch_plan(batch: HitBatch) -> int:
-    """Write the batch's planned HITs (numbered rows, no provider id yet); idempotent."""
+def _published(batch: HitBatch, record: ProviderHit, now) -> dict:
+    """The fields of a HIT row once the provider has published it as ``record``."""
+    return {
+        "provider_hit_id": record.hit_id,
+        "hit_type_id": batch.hit_type_id,
+        "status": record.status or Hit.Status.ASSIGNABLE,
+        "expires_at": record.expires_at,
+        "published_at": now,
+    }
+
+
+def hit_batch_plan(batch: HitBatch, *, publish: bool = False) -> int:
+    """Write the batch's planned HITs (numbered rows, no provider id yet); idempotent.
+
+    With ``publish``, for a provider whose records are our rows (the built-in marketplace), each
+    row is written already published instead, in the same bulk insert: the launch does that in
+    the transaction that opens the batch, so no draft ever has a published HIT.
+    """
+    provider = provider_for(batch) if publish else None
+    if provider is not None and not provider.publishes_on_plan:
+        raise ValueError(f"provider {provider.name} publishes each HIT by a call, not on plan")
+    now = timezone.now()
     with transaction.atomic():
         existing = batch.hits.count()
         if existing:
             return existing
-        Hit.objects.bulk_create(
-            Hit(
+        hits = []
+        for p in hit_plan(batch):
+            hit = Hit(
                 batch=batch,
                 number=p.number,
                 items=p.items,
                 gold_items=p.gold_items,
                 max_assignments=p.max_assignments,
             )
-            for p in hit_plan(batch)
-        )
-        return batch.hits.count()
+            if provider is not None:
+                for field, value in _published(batch, provider.create_hit(batch, hit), now).items():
+                    setattr(hit, field, value)
+            hits.append(hit)
+        Hit.objects.bulk_create(hits, batch_size=PLAN_BATCH_SIZE)
+        return len(hits)
 
 
 def hit_batch_resume(batch: HitBatch) -> None:
@@ -150,13 +179,7 @@ def hit_batch_publish(batch: HitBatch, *, limit: int | None = None) -> bool:
         for hit in todo:
             hit.hit_type_id = batch.hit_type_id
             record = provider.create_hit(batch, hit)
-            Hit.objects.filter(pk=hit.pk).update(
-                provider_hit_id=record.hit_id,
-                hit_type_id=batch.hit_type_id,
-                status=record.status or Hit.Status.ASSIGNABLE,
-                expires_at=record.expires_at,
-                published_at=timezone.now(),
-            )
+            Hit.objects.filter(pk=hit.pk).update(**_published(batch, record, timezone.now()))
             hit_batch_progress(batch, done=batch.hits.exclude(provider_hit_id="").count())
     except ProviderError as exc:
         HitBatch.objects.filter(pk=batch.pk).update(status=HitBatch.Status.FAILED, error=str(exc))

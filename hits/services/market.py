@@ -82,6 +82,9 @@ def market_hit_refusal(hit: Hit, worker: Worker, now=None) -> str:
     who returned the HIT, or let its time run out, may take it again."""
     batch = hit.batch
     now = now or timezone.now()
+    if batch.provider in HOSTED_PROVIDERS and batch.status == HitBatch.Status.COMPLETE:
+        # The last place was done: the batch closed then (see hit_batch_complete_check).
+        return "All places on this task are taken."
     if batch.provider not in HOSTED_PROVIDERS or batch.status != HitBatch.Status.OPEN:
         return "This task is not open."
     if not hit.provider_hit_id or (hit.expires_at and hit.expires_at <= now):

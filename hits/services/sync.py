@@ -210,8 +210,14 @@ def _batch_status_update(batch: HitBatch) -> None:
     if not hits.exclude(status__in=[Hit.Status.REVIEWABLE, Hit.Status.DISPOSED]).exists():
         done = Assignment.objects.filter(hit__batch=batch, status__in=DONE).count()
         wanted = sum(hits.values_list("max_assignments", flat=True))
-        new = HitBatch.Status.COMPLETE if done >= wanted else HitBatch.Status.EXPIRED
-        HitBatch.objects.filter(pk=batch.pk).update(status=new)
+        if done >= wanted:
+            # Imported here: adaptive reaches this module again through lifecycle. It adds
+            # places where the votes are unsure, else marks the batch complete (and says so).
+            from .adaptive import hit_batch_votes_arrived
+
+            hit_batch_votes_arrived(batch)
+        else:
+            HitBatch.objects.filter(pk=batch.pk).update(status=HitBatch.Status.EXPIRED)
     elif not hits.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now)).exists():
         HitBatch.objects.filter(pk=batch.pk).update(status=HitBatch.Status.EXPIRED)
 

@@ -85,6 +85,8 @@ def test_a_first_study_from_import_to_results(live_server, browser, settings, tm
     page.select_option("#id_kind", "select")
     page.select_option("#id_provider", "market")
     page.select_option("#id_environment", "market")
+    expect(page.locator("label[for=id_items_per_hit]")).to_have_text("Items per HIT:")
+    page.fill("#id_images_per_task", "12")
     page.fill("#id_items_per_hit", "3")
     page.fill("#id_assignments_per_item", "1")
     page.fill("#id_reward", "0.05")
@@ -92,6 +94,7 @@ def test_a_first_study_from_import_to_results(live_server, browser, settings, tm
     page.fill("#id_completion_code", "SHAPES-DONE-7")
     page.click("input[name=_save]")
     batch = HitBatch.objects.get(name="Shapes, first round")
+    assert batch.params["group_size"] == 12
     page.goto(live_server.url + f"/admin/hits/hitbatch/{batch.pk}/launch/")
     # 36 images in 3 tasks on one HIT: 36 judgments; 3 x 25 s + 30 s = 105 s -> 2 minutes;
     # $0.05 in 2 minutes is $1.50 an hour, under $7.25: $0.25 a HIT would pay it.

@@ -78,3 +78,53 @@ def test_the_preview_shows_costs_when_mturk_cannot_tell_the_balance(
     assert 'id="launch-preview"' in html, "the costs are shown"
     assert "<strong>$" in html
     assert cell(html, "balance").startswith("unknown: ")
+
+
+def test_a_saved_draft_shows_its_plan_on_its_page(admin_client_logged, make_dataset, make_batch):
+    batch = make_batch(
+        make_dataset(n=40, k=4),
+        kind="verify",
+        provider="market",
+        environment="market",
+        items_per_hit=20,
+        assignments_per_item=3,
+        reward=Decimal("0.50"),
+    )
+    html = admin_client_logged.get(f"/admin/hits/hitbatch/{batch.pk}/change/").content.decode()
+    plan = html.split('<div id="plan">', 1)[1].split("</div>", 1)[0]
+    # 2 HITs x 3 places; 20 x 3 s + 30 s = 90 s -> 2 minutes; $0.50 in 2 minutes = $15.00/h.
+    assert plan.startswith("2 HITs of 20 items · 120 judgments (20 per HIT) · about 2 minutes")
+    assert "$15.00 an hour" in plan and "plan-warning" not in plan
+    assert "rewards $3.00 + fees $0.00 = <strong>$3.00</strong>" in plan
+    add = admin_client_logged.get("/admin/hits/hitbatch/add/").content.decode()
+    assert "Save the batch to see its plan" in add
+
+
+def test_the_form_asks_a_select_batch_for_its_task_size_and_no_other_kind(
+    make_dataset, rf, admin_user
+):
+    from django.contrib import admin
+
+    from hits.admin import HitBatchAdmin
+    from hits.models import HitBatch
+
+    model_admin = HitBatchAdmin(HitBatch, admin.site)
+    request = rf.get("/admin/hits/hitbatch/add/")
+    request.user = admin_user
+    form_class = model_admin.get_form(request, None)
+    ds = make_dataset(n=20)
+    base = {
+        "name": "b", "dataset": ds.pk, "provider": "market", "environment": "market",
+        "reward": "0.05", "assignments_per_item": 3, "items_per_hit": 2, "gold_rate": 0,
+        "item_selection": "all", "lifetime_seconds": 3600, "assignment_duration_seconds": 600,
+        "auto_approval_delay_seconds": 3600, "qualification_preset": "none",
+        "bonus_budget": "0", "params": "{}", "qualification_params": "{}",
+        "review_rules": "{}", "loop_curation": "{}",
+    }  # fmt: skip
+    form = form_class(data={**base, "kind": "select", "images_per_task": 12})
+    assert form.fields["assignments_per_item"].label == "Votes per item"
+    assert form.is_valid(), form.errors
+    assert form.save().params == {"group_size": 12}
+    wrong = form_class(data={**base, "name": "c", "kind": "verify", "images_per_task": 12})
+    assert not wrong.is_valid()
+    assert wrong.errors["images_per_task"] == ["Only select batches show tasks of several images."]
