@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
+from django.contrib.admin.checks import check_admin_app, check_dependencies
+from django.core import checks
 
 # (section, models as "app_label.ModelName"), in the order shown. A registered model that no
 # section names keeps its app's own section, after these.
@@ -48,7 +50,8 @@ def sections_group(app_list: list[dict]) -> list[dict]:
                 **first_app,
                 "name": title,
                 "models": [model for _, model in found],
-                "app_url": first_app["app_url"],
+                # The heading leads to its first list (Datasets -> the datasets).
+                "app_url": found[0][1].get("admin_url") or first_app["app_url"],
             }
         )
     for app in app_list:  # anything else, in its own app's section (e.g. the MTurk stand-in)
@@ -68,5 +71,24 @@ class ResearchAdminSite(admin.AdminSite):
         return apps if app_label else sections_group(apps)
 
 
+def _check_admin_after_discovery(app_configs, **kwargs):
+    admin.autodiscover()
+    return check_admin_app(app_configs, **kwargs)
+
+
 class ResearchAdminConfig(AdminConfig):
+    """The admin app, its ``admin`` modules loaded on demand.
+
+    The stock admin imports every app's admin module (and through them selectors, aggregation
+    and provider services) when Django starts, which a command that only reads files would pay
+    for on every run. Here they load with the URL conf (``annotation/urls.py``), which every
+    request and the URL system check import, and before the admin's own system check, so that
+    check still sees every registered model.
+    """
+
     default_site = "annotation.admin_site.ResearchAdminSite"
+
+    def ready(self) -> None:
+        # AdminConfig.ready without the autodiscovery, which moves into the admin check.
+        checks.register(check_dependencies, checks.Tags.admin)
+        checks.register(_check_admin_after_discovery, checks.Tags.admin)

@@ -29,6 +29,7 @@ class ImportRecord:
     array: np.ndarray | None = None
     path: Path | None = None
     cl_labels: list[int] = field(default_factory=list)
+    metadata: dict = field(default_factory=dict)
 
 
 @dataclass

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import secrets
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from django.db import transaction
+from django.db import connections, models, router, transaction
+from django.utils import timezone
 
 from .exceptions import DatasetImportError
-from .image_files import StoredImage, image_array_encode, image_file_check
+from .image_files import (
+    StoredImage,
+    image_arrays_write,
+    image_file_check,
+    image_pool,
+    image_size_check,
+)
 from .import_guard import check_items, import_errors, limit
 from .importers import ImportRecord, ParsedDataset
 from .models import Dataset, Item, Vote, Worker, item_image_path
@@ -23,7 +32,7 @@ from .worker_ids import worker_id_hash
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
-_CHUNK = 500
+_CHUNK = 1000
 
 
 def _read_image_file(rec: ImportRecord, bytes_left: int) -> tuple[StoredImage, int]:
@@ -84,34 +93,48 @@ def _dataset_import(
     staging_cleanup()
     total = len(parsed.records)
     bytes_left = limit("IMPORT_MAX_BYTES")
-    with StagingFolder() as staging:
+    max_pixels = limit("IMPORT_MAX_IMAGE_PIXELS")
+    n_arrays = sum(rec.array is not None for rec in parsed.records)
+    with StagingFolder() as staging, image_pool(n_arrays) as writers:
         with transaction.atomic():
             dataset = Dataset.objects.create(
                 name=name, description=description, class_names=parsed.class_names
             )
             imported_worker = None
+            writes: list[Future] = []
             for start in range(0, total, _CHUNK):
                 chunk = parsed.records[start : start + _CHUNK]
                 items = []
+                arrays: tuple[list, list, list] = ([], [], [])
                 for offset, rec in enumerate(chunk):
-                    if rec.array is not None:
-                        image = image_array_encode(rec.array, f"{parsed.source}: {rec.name}")
-                    else:
-                        image, size = _read_image_file(rec, bytes_left)
-                        bytes_left -= size
                     item = Item(
                         dataset=dataset,
                         index=start + offset,
                         name=rec.name,
-                        width=image.width,
-                        height=image.height,
                         given_label=rec.label,
                         label=rec.label,
                         split=split,
+                        metadata=rec.metadata,
                     )
-                    item.image.name = item_image_path(item, f"image{image.suffix}")
-                    staging.add(item.image.name, image.data)
+                    source = f"{parsed.source}: {rec.name}"
+                    if rec.array is not None:
+                        # Encoded and written by the worker processes; the size is known now.
+                        item.height, item.width = rec.array.shape[:2]
+                        image_size_check(source, item.width, item.height, max_pixels)
+                        item.image.name = item_image_path(item, "image.png")
+                        for part, value in zip(
+                            arrays, (rec.array, str(staging.reserve(item.image.name)), source)
+                        ):
+                            part.append(value)
+                    else:
+                        image, size = _read_image_file(rec, bytes_left)
+                        bytes_left -= size
+                        item.width, item.height = image.width, image.height
+                        item.image.name = item_image_path(item, f"image{image.suffix}")
+                        staging.add(item.image.name, image.data)
                     items.append(item)
+                if arrays[0]:
+                    writes.append(writers.submit(image_arrays_write, *arrays, max_pixels))
                 created = Item.objects.bulk_create(items)
                 votes = [
                     {"item": item, "kind": "complementary", "answer": cl, "candidates": None}
@@ -124,6 +147,8 @@ def _dataset_import(
                     votes_record(votes, worker=imported_worker, source=Vote.Source.IMPORTED)
                 if progress:
                     progress(min(start + _CHUNK, total), total)
+            for write in writes:
+                write.result()  # the first failed write stops the import
             staging.publish()
         staging.keep()
     logger.info("imported dataset %s: %d items", name, total)
@@ -222,20 +247,89 @@ def votes_record(
     wid = worker.pk if worker is not None else worker_id
     if wid is None:
         raise ValueError("votes_record needs the worker who voted")
-    created = Vote.objects.bulk_create(
-        (
-            Vote(
-                worker_id=wid,
-                assignment_id=assignment_id,
-                source=source,
-                submitted_at=submitted_at,
-                **row,
-            )
-            for row in rows
-        ),
-        batch_size=_CHUNK,
+    fixed = {
+        "worker_id": wid,
+        "assignment_id": assignment_id,
+        "source": source,
+        "submitted_at": submitted_at,
+        "created_at": timezone.now(),
+    }
+    return _rows_insert(Vote, (_vote_values(row, fixed) for row in rows))
+
+
+def _vote_values(row: dict[str, Any], fixed: dict[str, Any]) -> dict[str, Any]:
+    values = dict(fixed)
+    for key, value in row.items():
+        if key == "item":
+            key, value = "item_id", value.pk
+        if key in fixed or key not in _insert_fields(Vote):
+            raise TypeError(f"Vote has no field {key!r} to set from a vote row")
+        values[key] = value
+    return values
+
+
+@functools.cache
+def _insert_fields(model: type[models.Model]) -> dict[str, models.Field]:
+    """The model's columns an insert writes (all but the auto primary key), by attname."""
+    return {f.attname: f for f in model._meta.concrete_fields if not f.primary_key}
+
+
+def _plain_type(field: models.Field) -> type | None:
+    if isinstance(field, models.ForeignKey) or field.get_internal_type().endswith(
+        ("IntegerField", "AutoField")
+    ):
+        return int
+    if isinstance(field, models.BooleanField):
+        return bool
+    if type(field) in (models.CharField, models.TextField):
+        return str
+    return None
+
+
+def _rows_insert(model: type[models.Model], rows: Iterable[dict[str, Any]]) -> int:
+    """Insert rows (attname -> value; a column left out gets its field's default) as multi-row
+    INSERT statements (one for a task's votes), in the caller's transaction; returns how many.
+
+    The bulk path for votes: the ORM's bulk_create builds every value through its compiler,
+    several times the cost of the insert itself at the hundreds of thousands of votes an import
+    writes. Columns that need it (JSON, dates) are prepared by their field as the ORM would
+    (``get_db_prep_save``); plain ones pass as Python's int / bool / str.
+    """
+    fields = _insert_fields(model)
+    connection = connections[router.db_for_write(model)]
+    quote = connection.ops.quote_name
+    names = list(fields)
+    head = "INSERT INTO {} ({}) VALUES ".format(  # noqa: S608 - names from the model
+        quote(model._meta.db_table), ", ".join(quote(fields[n].column) for n in names)
     )
-    return len(created)
+    one = "(" + ", ".join(["%s"] * len(names)) + ")"
+    per_statement = max(1, connection.ops.bulk_batch_size(list(fields.values()), [None] * _CHUNK))
+    defaults = {n: f.get_default() for n, f in fields.items()}
+    # Plain columns take Python's own int / bool / str (anything else, a numpy integer say, is
+    # converted as the ORM would); every other column is prepared by its field.
+    plain = {n: t for n, f in fields.items() if (t := _plain_type(f)) is not None}
+    prepared = {n: f for n, f in fields.items() if n not in plain}
+    count = 0
+    with connection.cursor() as cursor:
+        params: list[Any] = []
+        pending = 0
+        for row in rows:
+            values = {**defaults, **row}
+            for n, f in prepared.items():
+                values[n] = f.get_db_prep_save(values[n], connection)
+            for n, kind in plain.items():
+                v = values[n]
+                if v is not None and type(v) is not kind:
+                    values[n] = kind(v)
+            params.extend(values[n] for n in names)
+            pending += 1
+            if pending == per_statement:
+                cursor.execute(head + ", ".join([one] * pending), params)
+                count, params, pending = count + pending, [], 0
+        if pending:
+            cursor.execute(head + ", ".join([one] * pending), params)
+            count += pending
+    return count
 
 
 def worker_get_or_create(provider: str, raw_worker_id: str) -> Worker:

@@ -124,15 +124,21 @@ class StagingFolder:
         d.mkdir(exist_ok=True)
         return d
 
-    def add(self, final_name: str, data: bytes) -> None:
-        """Write ``data`` now; it becomes ``MEDIA_ROOT/final_name`` on ``publish``."""
+    def reserve(self, final_name: str) -> Path:
+        """A new path in the folder for a file that becomes ``MEDIA_ROOT/final_name`` on
+        ``publish``; the caller (or a worker process) creates the file before then."""
         assert self.path is not None
         files = self.path / "files"
-        files.mkdir(exist_ok=True)
+        if not self._staged:
+            files.mkdir(exist_ok=True)
         staged = files / str(len(self._staged))
-        with open(staged, "xb") as fh:
-            fh.write(data)
         self._staged.append((staged, final_name))
+        return staged
+
+    def add(self, final_name: str, data: bytes) -> None:
+        """Write ``data`` now; it becomes ``MEDIA_ROOT/final_name`` on ``publish``."""
+        with open(self.reserve(final_name), "xb") as fh:
+            fh.write(data)
 
     def publish(self) -> None:
         """Move every added file to its final name (listed in the journal first)."""
@@ -143,9 +149,12 @@ class StagingFolder:
             fh.flush()
             os.fsync(fh.fileno())
         root = _media_root()
+        folders: set[Path] = set()
         for staged, name in self._staged:
             target = root / name
-            _makedirs(target.parent, self.created)
+            if target.parent not in folders:
+                _makedirs(target.parent, self.created)
+                folders.add(target.parent)
             if target.exists():  # never replace a file some row may point at
                 raise FileExistsError(f"{name} already exists")
             os.replace(staged, target)

@@ -9,6 +9,9 @@ from hits import results as hits_results
 
 from . import api, views
 
+# The admin modules load here, with the URLs, rather than with every command (admin_site.py).
+admin.autodiscover()
+
 router = DefaultRouter()
 router.register("datasets", api.DatasetViewSet, basename="dataset")
 router.register("items", api.ItemViewSet, basename="item")

@@ -140,21 +140,29 @@ def page_request(hit_pk: int, taken: list, port: int, kind: str) -> tuple[str, d
     return f"/task/{hit_pk}/?{query}", {"Cookie": f"{MARKET_COOKIE}={cookie}"}
 
 
-def gunicorn(env: dict, port: int, workers: int) -> subprocess.Popen:
-    """The site under gunicorn on loopback, once it answers."""
+def gunicorn(
+    env: dict,
+    port: int,
+    workers: int,
+    *,
+    python: str = sys.executable,
+    app: str = "annotation.wsgi:application",
+    cwd: Path = ROOT,
+) -> subprocess.Popen:
+    """A site (ours unless told) under gunicorn on loopback, once it answers."""
     server = subprocess.Popen(
         [
-            sys.executable, "-m", "gunicorn", "annotation.wsgi:application",
+            python, "-m", "gunicorn", app,
             "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
             "--backlog", "2048", "--log-level", "warning",
         ],
-        cwd=ROOT,
+        cwd=cwd,
         env=env,
         start_new_session=True,
     )  # fmt: skip
     for _ in range(300):
         try:
-            if request(port, "GET", "/")[0] == 200:
+            if request(port, "GET", "/")[0] in (200, 302):
                 return server
         except OSError:
             time.sleep(0.1)

@@ -31,7 +31,7 @@ def test_admin_login_with_printed_credentials_shows_demo_images(live_server, mon
         page.fill("#id_username", user)
         page.fill("#id_password", password)
         page.click("input[type=submit]")
-        page.click("text=Datasets")
+        page.get_by_role("link", name="Datasets", exact=True).first.click()
         page.click("text=digits-demo")
         images = page.locator("img[src^='/i/']")
         expect(images).to_have_count(24)

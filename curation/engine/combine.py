@@ -5,17 +5,18 @@ which inputs a method lacks)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-import torch
-from scipy.stats import rankdata
 
 from curation.engine._checks import as_labels, check_choice, check_fraction
 from curation.engine.confident import find_issues_confident_learning, find_issues_low_confidence
 from curation.engine.issues import LabelIssues, rank_flagged
-from curation.engine.knn import DevicePreference
-from curation.engine.knn_vote import find_issues_knn
+
+if TYPE_CHECKING:
+    import torch
+
+    from curation.engine.knn import DevicePreference
 
 Require = Literal["any", "majority", "all"]
 Method = Literal["confident_learning", "knn", "low_confidence", "combined"]
@@ -76,6 +77,8 @@ def combine_issues(
             raise ValueError(
                 f"results[{pos}] ({res.method}) must cover N={n} items, got {res.score.shape[0]}"
             )
+    from scipy.stats import rankdata  # only combining needs scipy
+
     percentiles = np.stack([rankdata(res.score, method="average") / n for res in results])
     votes = np.stack([res.flagged for res in results]).sum(axis=0)
     needed = {"any": 1, "majority": (len(results) + 1) // 2, "all": len(results)}[require]
@@ -195,6 +198,9 @@ def find_label_issues(
             labels,
             fraction=low_confidence_fraction,
         )
+    # kNN voting imports torch: loaded only for the methods that read features.
+    from curation.engine.knn_vote import find_issues_knn
+
     if method == "knn":
         return find_issues_knn(
             features, labels, k=knn_k, seed=seed, num_classes=num_classes, device=device

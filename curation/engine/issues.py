@@ -108,5 +108,8 @@ def top_n(values: np.ndarray, n: int) -> np.ndarray:
         return np.empty(0, dtype=np.int64)
     if n >= values.size:
         return np.arange(values.size)
-    order = np.argsort(-values, kind="stable")
-    return order[:n]
+    # Partition instead of a full sort: only the n chosen positions are ordered.
+    kth = np.partition(values, values.size - n)[values.size - n]
+    above = np.flatnonzero(values > kth)
+    chosen = np.concatenate([above, np.flatnonzero(values == kth)[: n - above.size]])
+    return chosen[np.lexsort((chosen, -values[chosen]))]

@@ -107,6 +107,10 @@ class CrowdProvider(abc.ABC):
 
     name: str
     environment: str
+    # True where our rows are the marketplace's records (no call to make): a launch then writes
+    # each planned HIT already published, in one bulk insert, instead of one call per HIT.
+    # Its create_hit must then work on a HIT row not yet saved.
+    publishes_on_plan: bool = False
 
     def launch_refusal(self, batch: HitBatch) -> str:
         """Why this marketplace cannot take the batch as set ('' when it can)."""

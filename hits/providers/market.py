@@ -60,6 +60,7 @@ def _status_now(assignment: Assignment, batch: HitBatch, now: datetime) -> str:
 class MarketProvider(base.CrowdProvider):
     name = "market"
     environment = "market"
+    publishes_on_plan = True
 
     def balance(self) -> None:
         return None

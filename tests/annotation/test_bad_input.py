@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from annotation import image_files
 from annotation.exceptions import DatasetImportError
 from annotation.services import dataset_import_from_args
 
@@ -210,17 +211,17 @@ def test_images_are_stored_under_the_suffix_of_what_they_are(image_folder, media
 
 def test_running_out_of_memory_is_a_clear_refusal(make_climage, db_state, media_root, monkeypatch):
     path, _ = make_climage(n=600, k=3, size=4)
-    real = Image.fromarray
+    real = image_files._png
     calls = []
 
-    def fromarray(arr, *args, **kwargs):
-        # The 550th image does not fit: the first chunk's files are written by then.
+    def encode(arr):
+        # The 550th image does not fit: 549 files are written by then.
         calls.append(1)
         if len(calls) == 550:
             raise MemoryError
-        return real(arr, *args, **kwargs)
+        return real(arr)
 
-    monkeypatch.setattr(Image, "fromarray", fromarray)
+    monkeypatch.setattr(image_files, "_png", encode)
     refused(
         db_state,
         r"clcifar-small.pkl: ran out of memory",

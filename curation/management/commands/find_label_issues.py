@@ -52,6 +52,9 @@ class Command(BaseCommand):
         "Find likely label errors from saved arrays and write the flagged item indices, most "
         "likely error first (.npy, int64) or index,score,given_label,suggested_label rows (.csv)."
     )
+    # Works on files only: no database, URLs or admin to check, and loading the URL conf for the
+    # checks would cost more start-up time than the work on a small dataset.
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser):
         parser.add_argument("--labels", type=Path, required=True, help="(N,) int given labels")
