@@ -76,6 +76,12 @@ class Item(models.Model):
         null=True, blank=True, help_text="Known answer, when the item may serve as a gold item."
     )
     attributes = models.JSONField(default=dict, blank=True)
+    metadata = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Per-image facts of an unlabeled pool, e.g. {"timestamp": ..., "bucket": '
+        '"2012", "text": ...}; a pool is curated bucket by bucket.',
+    )
     split = models.CharField(
         max_length=8, choices=Split.choices, default=Split.UNSPECIFIED, blank=True
     )

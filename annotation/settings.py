@@ -149,6 +149,10 @@ IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=2 * 1024**3)
 IMPORT_MAX_ITEMS = env.int("IMPORT_MAX_ITEMS", default=2_000_000)
 IMPORT_MAX_ARCHIVE_BYTES = env.int("IMPORT_MAX_ARCHIVE_BYTES", default=4 * 1024**3)
 IMPORT_MAX_ARCHIVE_MEMBERS = env.int("IMPORT_MAX_ARCHIVE_MEMBERS", default=2_100_000)
+# Retrieval with open_clip: the model's config name and its local weights file (this project
+# never downloads weights).
+CLIP_MODEL = env.str("CLIP_MODEL", default="ViT-B-32")
+CLIP_WEIGHTS = env.str("CLIP_WEIGHTS", default="")
 
 # Celery: the broker comes from the environment; the embedded default is kombu's filesystem
 # transport, which needs no server.

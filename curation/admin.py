@@ -12,6 +12,7 @@ from django.utils.html import format_html
 from annotation.images import rendition_url
 from hits.models import Provider
 
+from . import admin_retrieval  # noqa: F401 - registers the retrieval page
 from .exceptions import CurationError
 from .models import CurationRun, LabelIssue, ReviewBatch
 from .selectors import run_summary

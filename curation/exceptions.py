@@ -11,3 +11,8 @@ class RunInputError(CurationError):
 
 class ReviewBatchRefused(CurationError):
     """No review batch can be made from this run as asked (nothing selected, wrong state)."""
+
+
+class RetrievalRefused(CurationError):
+    """A retrieval run cannot be made, ranked, verified or exported as asked; the message says
+    why."""

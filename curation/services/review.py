@@ -17,6 +17,17 @@ R = LabelIssue.Resolution
 # k of n: how many of the votes an item is meant to get must agree on one answer.
 DEFAULT_RULES = {TaskKind.REVIEW: (3, 5), TaskKind.VERIFY: (2, 3)}
 RULES = {"3of5": (3, 5), "4of5": (4, 5), "5of5": (5, 5), "2of3": (2, 3), "3of3": (3, 3)}
+# What workers are told about a batch of each kind this app launches: (title, description).
+BATCH_TEXT = {
+    TaskKind.REVIEW: (
+        "Which label fits each image?",
+        "Look at each image and choose the label that fits it.",
+    ),
+    TaskKind.VERIFY: (
+        "Is the label right?",
+        "Look at each image and say whether its label is correct.",
+    ),
+}
 
 
 def curation_run_review_batch(
@@ -76,12 +87,8 @@ def curation_run_review_batch(
             item_selection=ItemSelection.CURATION if everything else ItemSelection.EXPLICIT,
             provider=provider,
             environment=environment,
-            title="Which label fits each image?"
-            if kind == TaskKind.REVIEW
-            else "Is the label right?",
-            description="Look at each image and choose the label that fits it."
-            if kind == TaskKind.REVIEW
-            else "Look at each image and say whether its label is correct.",
+            title=BATCH_TEXT[kind][0],
+            description=BATCH_TEXT[kind][1],
             reward=Decimal(str(reward)) if reward is not None else Decimal("0.05"),
             assignments_per_item=assignments_per_item or default_n,
             items_per_hit=items_per_hit or (10 if kind == TaskKind.REVIEW else 20),
