@@ -160,7 +160,12 @@ def test_a_first_study_from_import_to_results(live_server, browser, settings, tm
 
     # 4. The dashboard counts the votes; 5. the results download has a row per image.
     page.goto(live_server.url + f"/admin/annotation/dataset/{dataset.pk}/dashboard/?kind=select")
-    expect(page.locator("#content")).to_contain_text("36")
+    expect(page.locator("#vote-summary")).to_have_text("36 select votes on 36 items from 1 worker.")
+    row = page.locator("table tbody tr").last
+    expect(row).to_contain_text("36")  # votes; no gold was asked: no gold accuracy, not "nan"
+    assert "nan" not in row.inner_text()
+    # Bulk-clicked in well under a second a task: flagged, as a person reviewing would want.
+    expect(row).to_contain_text("too fast")
     shot(page, "8-dashboard")
     page.goto(live_server.url + f"/admin/hits/hitbatch/{batch.pk}/change/")
     with page.expect_download() as download:
