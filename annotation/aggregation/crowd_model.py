@@ -34,11 +34,14 @@ Shape letters: N items, M workers, K classes, V votes.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse as sp
 
 from .kernels import _finish, _normalise_log_, _vote_counts
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 from .types import (
     _EPS,
     Aggregate,
@@ -171,6 +174,8 @@ class _Votes:
 
     @classmethod
     def build(cls, row: IntArray, worker: IntArray, label: IntArray, logp: FloatArray) -> _Votes:
+        import scipy.sparse as sp  # here: importing the aggregation package stays light
+
         v = row.size
         inc = sp.csr_matrix((np.ones(v), (row, np.arange(v))), shape=(logp.shape[0], v))
         return cls(row, worker, label, logp, inc)

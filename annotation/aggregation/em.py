@@ -7,7 +7,6 @@ changes by less than ``tol``. Items with no votes get label ``-1`` and uniform p
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from .kernels import _finish, _normalise_log_, _shares, _vote_counts
@@ -67,6 +66,8 @@ def dawid_skene(
 
     # A[i, m*K + l] = number of times worker m answered l on item i. The loop works in float32:
     # it halves the memory traffic of the two products, and EM needs no more precision.
+    import scipy.sparse as sp  # here: a command that never runs EM starts without scipy
+
     cols = votes.worker * k + votes.label
     ones = np.ones(n_votes, dtype=np.float32)
     a = sp.csr_matrix((ones, (votes.item, cols)), shape=(n_items, n_workers * k))
