@@ -24,7 +24,7 @@ if TYPE_CHECKING:
         load_features_npy,
     )
     from curation.engine.issues import ConfidentLearningIssues, KnnVoteIssues, LabelIssues
-    from curation.engine.knn import knn_cosine, pick_device
+    from curation.engine.knn import device_name, knn_cosine, pick_device
     from curation.engine.knn_vote import find_issues_knn
     from curation.engine.training import (
         SmallConvNet,
@@ -51,6 +51,7 @@ _EXPORTS: dict[str, str] = {
     "KnnVoteIssues": "issues",
     "LabelIssues": "issues",
     "knn_cosine": "knn",
+    "device_name": "knn",
     "pick_device": "knn",
     "find_issues_knn": "knn_vote",
     "SmallConvNet": "training",
@@ -72,6 +73,7 @@ __all__ = [
     "complementary_matrix",
     "confident_joint",
     "cross_val_probs",
+    "device_name",
     "early_learning_features",
     "embed_images",
     "features_from_state_dict",

@@ -23,6 +23,13 @@ _CPU_BLOCK_BYTES = 256 * 2**20
 _MAX_BLOCK_ROWS = 8192
 
 
+def device_name(device: torch.device) -> str:
+    """``cuda:0 (NVIDIA H100 80GB HBM3)`` for a GPU, ``cpu`` for the CPU: what a run records."""
+    if device.type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    return str(device)
+
+
 def pick_device(prefer: DevicePreference | str | torch.device = "auto") -> torch.device:
     """Choose where the engine runs.
 

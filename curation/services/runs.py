@@ -155,7 +155,7 @@ def curation_run_execute(run: CurationRun) -> CurationRun:
         finished_at=None,
     )
     try:
-        from curation.engine import pick_device
+        from curation.engine import device_name, pick_device
 
         params = run.params or {}
         detectors = list(run.detectors) or DEFAULT_DETECTORS[run.feature_source]
@@ -163,11 +163,7 @@ def curation_run_execute(run: CurationRun) -> CurationRun:
             device = pick_device(params.get("device", "auto"))
         except ValueError as exc:
             raise RunInputError(str(exc)) from None
-        name = str(device)
-        if device.type == "cuda":
-            import torch
-
-            name = f"{device} ({torch.cuda.get_device_name(device)})"
+        name = device_name(device)
         _progress(run, 0.05, device=name[:64])
         t = time.perf_counter()
         inp = run_inputs(run)
