@@ -248,6 +248,24 @@ def hit_bytes(port: int, hit_pk: int, kind: str, taken: list) -> dict[str, int]:
     return sizes
 
 
+def site_env(var: Path, port: int, db_url: str | None = None) -> dict[str, str]:
+    """The environment our site runs under in a bench: the local defaults without DEBUG, its
+    own VAR_DIR, this port, and SQLite unless ``db_url`` names another database."""
+    env = {
+        **os.environ,
+        "DJANGO_ENV": "development",
+        "DEBUG": "false",
+        "VAR_DIR": str(var),
+        "LOG_LEVEL": "WARNING",
+        "SITE_URL": f"http://127.0.0.1:{port}",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+    }
+    env.pop("DATABASE_URL", None)
+    if db_url:
+        env["DATABASE_URL"] = db_url
+    return env
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=20)
@@ -259,16 +277,7 @@ def main() -> None:
 
     var = Path(tempfile.mkdtemp(prefix="task-bench-"))
     port = free_port()
-    env = {
-        **os.environ,
-        "DJANGO_ENV": "development",
-        "DEBUG": "false",
-        "VAR_DIR": str(var),
-        "LOG_LEVEL": "WARNING",
-        "SITE_URL": f"http://127.0.0.1:{port}",
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-    }
-    env.pop("DATABASE_URL", None)
+    env = site_env(var, port)
     server = None
     try:
         print(f"setting up in {var} ...", file=sys.stderr)

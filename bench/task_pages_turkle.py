@@ -50,6 +50,7 @@ from task_pages import (  # noqa: E402
     pct,
     request,
     run_phase,
+    site_env,
 )
 
 TURKLE_VENV = ROOT / "bench" / ".venv-turkle"
@@ -277,18 +278,7 @@ def raw_request(port: int, method: str, path: str, body: bytes | None = None, he
 
 def run_ours(args, db_url: str | None, var: Path) -> tuple[dict, dict, dict]:
     port = free_port()
-    env = {
-        **os.environ,
-        "DJANGO_ENV": "development",
-        "DEBUG": "false",
-        "VAR_DIR": str(var),
-        "LOG_LEVEL": "WARNING",
-        "SITE_URL": f"http://127.0.0.1:{port}",
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-    }
-    env.pop("DATABASE_URL", None)
-    if db_url:
-        env["DATABASE_URL"] = db_url
+    env = site_env(var, port, db_url)
     manage(env, "migrate", "--noinput")
     manage(env, "import_dataset", "--demo")
     out = manage({**env, "BENCH_ACCEPTS": str(args.requests)}, "shell", "-c", OUR_SETUP)
