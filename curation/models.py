@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from decimal import Decimal
 
 from django.db import models
@@ -124,6 +125,11 @@ class ReviewBatch(models.Model):
         return f"batch {self.batch_id} reviews curation run {self.run_id}"
 
 
+def random_seed() -> int:
+    """A new run's sampling seed: random, and kept, so its rounds can be drawn again."""
+    return secrets.randbits(31)
+
+
 class RetrievalRun(models.Model):
     """Find a pool's images of each class: rank them with an embedding backend, then verify the
     ranked lists with the crowd, stretch by stretch, to a target precision."""
@@ -165,6 +171,9 @@ class RetrievalRun(models.Model):
     stretch = models.PositiveIntegerField(default=1000)
     sample = models.PositiveIntegerField(default=300)
     max_rounds = models.PositiveIntegerField(default=20)
+    seed = models.PositiveIntegerField(
+        default=random_seed, help_text="Draws each round's sample: the same seed, the same rounds."
+    )
     budget = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
     reward = models.DecimalField(max_digits=8, decimal_places=2, default=Decimal("0.05"))
     assignments_per_item = models.PositiveIntegerField(default=3)

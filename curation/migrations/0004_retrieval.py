@@ -4,6 +4,8 @@ import django.db.models.deletion
 from decimal import Decimal
 from django.db import migrations, models
 
+import curation.models
+
 
 class Migration(migrations.Migration):
 
@@ -32,6 +34,7 @@ class Migration(migrations.Migration):
                 ('stretch', models.PositiveIntegerField(default=1000)),
                 ('sample', models.PositiveIntegerField(default=300)),
                 ('max_rounds', models.PositiveIntegerField(default=20)),
+                ('seed', models.PositiveIntegerField(default=curation.models.random_seed, help_text="Draws each round's sample: the same seed, the same rounds.")),
                 ('budget', models.DecimalField(blank=True, decimal_places=2, max_digits=10, null=True)),
                 ('reward', models.DecimalField(decimal_places=2, default=Decimal('0.05'), max_digits=8)),
                 ('assignments_per_item', models.PositiveIntegerField(default=3)),

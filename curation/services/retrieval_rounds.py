@@ -122,7 +122,7 @@ def retrieval_round_launch(
     for k in range(run.dataset.num_classes):
         progress = class_progress(run, k)
         listed = run.candidates.on_list(k)
-        ranks = next_sample(listed.count(), progress, policy, seed=run.pk * 7919 + k)
+        ranks = next_sample(listed.count(), progress, policy, seed=run.seed * 7919 + k)
         chosen += list(listed.filter(rank__in=[int(r) for r in ranks]))
     if not chosen:
         _stop_all(run, "end")

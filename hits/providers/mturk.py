@@ -51,8 +51,9 @@ from .base import (
 logger = logging.getLogger(__name__)
 
 # The real hosts: a sandbox batch must never reach the live one, nor the reverse.
-# CreateHITType's limits on its texts (characters).
-TEXT_LIMITS = {"title": 128, "description": 2000, "keywords": 1000}
+# CreateHITType's limits on its texts (characters). Keywords (MTurk: 1,000) fit: the batch's
+# field holds 200.
+TEXT_LIMITS = {"title": 128, "description": 2000}
 REAL_HOSTS = {
     "sandbox": "mturk-requester-sandbox.us-east-1.amazonaws.com",
     "live": "mturk-requester.us-east-1.amazonaws.com",
@@ -214,7 +215,6 @@ class MTurkProvider(CrowdProvider):
         texts = {
             "title": batch.title or batch.name,
             "description": batch.description or batch.title or batch.name,
-            "keywords": batch.keywords,
         }
         for field, text in texts.items():
             if len(text) > TEXT_LIMITS[field]:

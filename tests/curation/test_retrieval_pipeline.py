@@ -108,6 +108,9 @@ def test_retrieval_pipeline_on_the_marketplace_stops_at_target_and_exports(
         stretch=10,
         sample=8,
         max_rounds=5,
+        # The rounds' samples are drawn from the run's seed: fixed here, so the same rounds run
+        # on every database (the bound holds at 90% confidence, not for every draw).
+        seed=1,
         gold_rate=0.1,
         review_margin=0.0,
     )

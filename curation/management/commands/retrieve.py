@@ -67,6 +67,12 @@ class Command(BaseCommand):
         parser.add_argument("--stretch", type=int, default=1000)
         parser.add_argument("--sample", type=int, default=300)
         parser.add_argument("--max-rounds", type=int, default=20)
+        parser.add_argument(
+            "--seed",
+            type=int,
+            default=None,
+            help="rank: draws the rounds' samples (default random)",
+        )
         parser.add_argument("--budget", default=None, help="USD for all rounds together")
         parser.add_argument("--reward", default="0.05", help="USD per verify HIT")
         parser.add_argument("--gold-rate", type=float, default=0.0)
@@ -118,6 +124,7 @@ class Command(BaseCommand):
             stretch=opts["stretch"],
             sample=opts["sample"],
             max_rounds=opts["max_rounds"],
+            **({} if opts["seed"] is None else {"seed": opts["seed"]}),
             gold_rate=opts["gold_rate"],
             review_margin=opts["review_margin"],
             **money,
