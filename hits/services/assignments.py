@@ -35,6 +35,18 @@ def assignment_find(provider: str, provider_assignment_id: str) -> Assignment | 
     )
 
 
+def _of_hit(hit: Hit, provider_assignment_id: str) -> Assignment | None:
+    found = list(
+        Assignment.objects.select_related("worker").filter(
+            hit_id=hit.pk, provider_assignment_id=provider_assignment_id
+        )[:1]
+    )
+    if not found:
+        return None
+    found[0].hit = hit  # the caller's HIT, with its batch already loaded
+    return found[0]
+
+
 def _mismatch(existing: Assignment, hit: Hit, worker_hash: str) -> AssignmentMismatch | None:
     if existing.hit_id != hit.pk:
         return AssignmentMismatch("This assignment belongs to another task.")
@@ -110,7 +122,11 @@ def assignment_arrive(hit: Hit, provider_assignment_id: str, raw_worker_id: str)
     """
     batch = hit.batch
     worker_hash = worker_id_hash(raw_worker_id)
-    existing = assignment_find(batch.provider, provider_assignment_id)
+    # Most page loads are of an assignment of this very HIT: found by the HIT's own index,
+    # without the join to the batch; any other id is looked up across the provider's HITs.
+    existing = _of_hit(hit, provider_assignment_id) or assignment_find(
+        batch.provider, provider_assignment_id
+    )
     if existing is not None:
         wrong = _mismatch(existing, hit, worker_hash)
         if wrong is not None:
