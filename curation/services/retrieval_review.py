@@ -31,18 +31,16 @@ def retrieval_review_launch(run: RetrievalRun, *, user=None) -> HitBatch:
         raise RetrievalRefused(f"run {run.pk} has no images claimed by two classes")
     agree, votes = DEFAULT_RULES[TaskKind.REVIEW]
     with transaction.atomic():
-        for cand in claimed:
-            Item.objects.filter(pk=cand.item_id).update(label=cand.label)
         batch = retrieval_batch_create(
             run,
             TaskKind.REVIEW,
-            [c.item_id for c in claimed],
+            claimed,
+            state=C.REVIEWING,
             name=f"retrieval run {run.pk} review",
             params={"suggested": {str(c.item_id): c.runner_up for c in claimed}},
             assignments_per_item=votes,
             items_per_hit=10,
         )
-        RetrievalCandidate.objects.filter(pk__in=[c.pk for c in claimed]).update(state=C.REVIEWING)
         run.review_batch = batch
         run.save(update_fields=["review_batch"])
     try:

@@ -66,8 +66,9 @@ def _stop_all(run: RetrievalRun, reason: str) -> None:
 def retrieval_batch_create(
     run: RetrievalRun,
     kind: str,
-    item_ids: list[int],
+    candidates: list[RetrievalCandidate],
     *,
+    state: str,
     name: str,
     provider: str = Provider.MARKET,
     params: dict | None = None,
@@ -75,7 +76,12 @@ def retrieval_batch_create(
     items_per_hit: int,
     budget_cap: Decimal | None = None,
 ) -> HitBatch:
-    """A draft HIT batch of the run's pool over these items, with the run's reward and gold."""
+    """A draft HIT batch of the run's pool over these candidates' items, with the run's reward
+    and gold. Each item shows its candidate class as its label (what the worker verifies or
+    weighs), and the candidates move to ``state``. Call inside a transaction."""
+    items = [Item(pk=c.item_id, label=c.label) for c in candidates]
+    Item.objects.bulk_update(items, ["label"], batch_size=1000)
+    RetrievalCandidate.objects.filter(pk__in=[c.pk for c in candidates]).update(state=state)
     title, description = BATCH_TEXT[kind]
     batch = HitBatch.objects.create(
         name=name,
@@ -93,7 +99,7 @@ def retrieval_batch_create(
         gold_rate=run.gold_rate,
         budget_cap=budget_cap,
     )
-    batch.items.set(item_ids)
+    batch.items.set([c.item_id for c in candidates])
     return batch
 
 
@@ -130,12 +136,11 @@ def retrieval_round_launch(
         return None
     spent = retrieval_spent(run)
     with transaction.atomic():
-        for cand in chosen:
-            Item.objects.filter(pk=cand.item_id).update(label=cand.label)
         batch = retrieval_batch_create(
             run,
             TaskKind.VERIFY,
-            [c.item_id for c in chosen],
+            chosen,
+            state=C.SAMPLED,
             name=f"retrieval run {run.pk} round {number}",
             provider=provider,
             assignments_per_item=run.assignments_per_item,
@@ -143,7 +148,6 @@ def retrieval_round_launch(
             budget_cap=None if run.budget is None else max(run.budget - spent, Decimal("0")),
         )
         rnd = RetrievalRound.objects.create(run=run, number=number, batch=batch)
-        RetrievalCandidate.objects.filter(pk__in=[c.pk for c in chosen]).update(state=C.SAMPLED)
         run.status = S.VERIFYING
         run.save()
     if provider == Provider.MARKET:
