@@ -122,8 +122,10 @@ def assignment_submit(assignment, answers: Any) -> SubmissionResult:
     assignment.status = Assignment.Status.SUBMITTED
     assignment.submitted_at = now
     logger.info("assignment %s submitted: %d votes", assignment.pk, len(vote_kwargs))
-    done = hit.assignments.filter(status__in=DONE, confirmed=True).count()
-    if assignment.confirmed and done >= hit.max_assignments:
+    if (
+        assignment.confirmed
+        and hit.assignments.filter(status__in=DONE, confirmed=True).count() >= hit.max_assignments
+    ):
         # The HIT's places are all done: more votes (adaptive overlap) or the batch's end.
         # (Work the provider has not confirmed waits for the sync, which does the same.)
         enqueue_on_commit("hit_batch_votes_arrived_task", hit.batch_id)
