@@ -12,6 +12,12 @@ if __name__ == "__main__":
         # sets DJANGO_ENV=production and its secrets; the web and Celery processes never come
         # through here and keep production as their default.
         os.environ["DJANGO_ENV"] = "development"
+    if sys.argv[1:2] == ["aggregate_votes"]:
+        # File mode needs neither the database nor the site: run it without setting Django up.
+        from annotation.aggregate_files import file_mode_only, main
+
+        if file_mode_only(sys.argv[2:]):
+            sys.exit(main(os.path.basename(sys.argv[0]), sys.argv[2:]))
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)

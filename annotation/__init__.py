@@ -8,8 +8,17 @@ the DRF API. ``services.votes_record`` is the one writer of votes.
 It imports neither ``hits`` nor ``curation``: higher apps call its services and register hooks
 (e.g. the review kind's suggestion source). Only the project shell here (settings, urls, celery,
 wsgi, asgi) and the demo bootstrap command name every app.
+
+The Celery application is made when Django sets the apps up (``AnnotationConfig.ready``), or
+when ``celery -A annotation`` finds ``annotation.celery``; it is not made on import, so a
+command that needs neither Django nor Celery (``aggregate_votes`` in file mode) starts without
+them.
 """
 
-from .celery import app as celery_app
 
-__all__ = ("celery_app",)
+def __getattr__(name: str) -> object:
+    if name == "celery_app":
+        from .celery import app
+
+        return app
+    raise AttributeError(f"module 'annotation' has no attribute {name!r}")

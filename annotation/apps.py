@@ -10,7 +10,7 @@ class AnnotationConfig(AppConfig):
     def ready(self) -> None:
         from django.conf import settings
 
-        from . import checks  # noqa: F401 - registers the deploy checks
+        from . import celery, checks  # noqa: F401 - the Celery app; registers the deploy checks
 
         # The filesystem broker needs its folders before the first message is sent.
         if settings.EMBEDDED:

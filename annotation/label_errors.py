@@ -36,6 +36,7 @@ from django.db import transaction
 from .aggregation import REVIEW_ANSWERS
 from .exceptions import DatasetImportError, ExportError
 from .models import Dataset, Item, TaskKind, Vote, Worker
+from .vote_files import check_probabilities
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +57,6 @@ RELEASE_KEYS = {"given": "given", "suggested": "guessed", "both": "both", "neith
 MTURK_KEYS = ("given", "guessed", "neither", "both")  # the release's key order
 _ANSWER_OF_KEY = {RELEASE_KEYS[name]: code for code, name in enumerate(REVIEW_ANSWERS)}
 _KEY_OF_ANSWER = {code: RELEASE_KEYS[name] for code, name in enumerate(REVIEW_ANSWERS)}
-_ROW_SUM_ATOL = 1e-3
 _MAX_VOTES_PER_ITEM = 1000
 
 
@@ -112,34 +112,6 @@ def release_paths(root: Path, prefix: str) -> dict[str, Path]:
         "argmax": root / ARGMAX_DIR / f"{stem}_pyx_argmax_predicted_labels.npy",
         "mturk": root / MTURK_DIR / f"{base}_mturk.json",
     }
-
-
-def check_probabilities(arr: object, n: int, k: int, source: str) -> np.ndarray:
-    """(n, k) float64 probabilities: finite, non-negative, rows summing to 1; else ValueError."""
-    if not isinstance(arr, np.ndarray):
-        raise ValueError(f"{source}: predicted probabilities must be a numpy array")
-    if arr.ndim != 2 or arr.shape != (n, k):
-        raise ValueError(
-            f"{source}: predicted probabilities must have shape (N, K) = ({n}, {k}) "
-            f"(one row per item in index order, one column per class), got {arr.shape}"
-        )
-    if not np.issubdtype(arr.dtype, np.floating):
-        raise ValueError(f"{source}: predicted probabilities must be floats, got {arr.dtype}")
-    out = arr.astype(np.float64)
-    if not np.isfinite(out).all():
-        bad = int(np.flatnonzero(~np.isfinite(out).all(axis=1))[0])
-        raise ValueError(f"{source}: row {bad} holds NaN or infinity")
-    if (out < 0).any():
-        bad = int(np.flatnonzero((out < 0).any(axis=1))[0])
-        raise ValueError(f"{source}: row {bad} holds a negative probability")
-    sums = out.sum(axis=1)
-    off = np.flatnonzero(np.abs(sums - 1.0) > _ROW_SUM_ATOL)
-    if off.size:
-        raise ValueError(
-            f"{source}: {off.size} rows do not sum to 1 (row {int(off[0])} sums to "
-            f"{float(sums[off[0]]):.6g})"
-        )
-    return out
 
 
 def _load_npy(path: Path, what: str) -> np.ndarray:

@@ -77,7 +77,8 @@ def heldout_log_likelihood(
         folds: number of folds (>= 2).
         seed: seed of the fold assignment.
     Returns:
-        The mean per-vote held-out log-likelihood (higher is better).
+        The mean per-vote held-out log-likelihood (higher is better); minus infinity when no
+        fold leaves votes to fit on (a table of one vote).
     Raises:
         ValueError: an unknown model, folds < 2, or the vote table's own errors.
     """
@@ -93,7 +94,7 @@ def heldout_log_likelihood(
         if scored >= HELDOUT_VOTES:
             break
         train, test = fold != j, fold == j
-        if not test.any():
+        if not test.any() or not train.any():
             continue
         scored += int(test.sum())
         fitted = _fit(
@@ -116,6 +117,8 @@ def heldout_log_likelihood(
             "vk,vk->v", post[votes.item[test]], conf[votes.worker[test], :, votes.label[test]]
         )
         total += float(np.log(np.maximum(p, 1e-300)).sum())
+    if not scored:  # a single vote: nothing to hold out, no evidence either way
+        return -np.inf
     return total / scored
 
 

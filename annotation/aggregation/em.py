@@ -64,57 +64,74 @@ def dawid_skene(
     strength = 0.0 if prior == "none" else _check_positive("prior_strength", prior_strength)
     n_items, n_workers, n_votes = votes.num_items, votes.num_workers, votes.num_votes
 
-    # A[i, m*K + l] = number of times worker m answered l on item i. The loop works in float32:
-    # it halves the memory traffic of the two products, and EM needs no more precision.
+    # A[i, m*K + l] = number of times worker m answered l on item i, plus one last column of
+    # ones that adds the class prior in the same product. The loop works in float32: it halves
+    # the memory traffic of the two products, and EM needs no more precision.
     import scipy.sparse as sp  # here: a command that never runs EM starts without scipy
 
+    mk = n_workers * k
     cols = votes.worker * k + votes.label
-    ones = np.ones(n_votes, dtype=np.float32)
-    a = sp.csr_matrix((ones, (votes.item, cols)), shape=(n_items, n_workers * k))
+    a = sp.csr_matrix(
+        (
+            np.ones(n_votes + n_items, dtype=np.float32),
+            (
+                np.concatenate([votes.item, np.arange(n_items)]),
+                np.concatenate([cols, [mk] * n_items]),
+            ),
+        ),
+        shape=(n_items, mk + 1),
+    )
     a.sum_duplicates()
-    a_t = a.T  # CSC: the product walks items in order, which keeps reads of post sequential
+    # The M-step's transpose (CSC: the product walks items in order, which keeps reads of the
+    # scores sequential) has its own values, scaled each iteration by 1 / (each item's
+    # normaliser), so the E-step never divides its (N, K) scores; its last row sums the
+    # posteriors into the class totals.
+    a_t = a.T.copy()
+    base = a.data.copy()
+    nnz_item = np.repeat(np.arange(n_items), np.diff(a.indptr))  # the item of each stored count
+    col_votes = np.bincount(cols, minlength=mk).astype(np.float64)  # votes per (m, l)
     counts0 = _vote_counts(votes, k)
     post64, voted = _shares(counts0)
-    # Flat index of each item's majority class: a cheap reference score for the softmax shift.
+    # Flat index of each item's majority class: where to check that the shift is not too loose.
     ref = np.arange(n_items) * k + np.argmax(counts0, axis=1)
     del counts0
-    post = post64.astype(np.float32)
+    scores = post64.astype(np.float32)
     del post64
-    post[~voted] = 0.0
+    weight = voted.astype(np.float32)  # 1 / normaliser of each item's scores; 0 without votes
     n_voted = int(voted.sum())
     unvoted = np.flatnonzero(~voted)
 
     prev = -np.inf
     converged = False
     it = 0
-    log_conf = np.zeros((n_workers * k, k))
+    log_conf = np.zeros((mk, k))
     class_prior = np.full(k, 1.0 / k)
     while it < max_iter:
         it += 1
         # M-step: counts[m, given, true] = sum of posteriors of votes (m, given).
-        counts = np.asarray(a_t @ post, dtype=np.float64).reshape(n_workers, k, k)
-        class_prior = (np.einsum("ij->j", post, dtype=np.float64) + 1.0) / (n_voted + k)
+        np.multiply(base, weight[nnz_item], out=a_t.data)
+        products = np.asarray(a_t @ scores, dtype=np.float64)
+        counts = products[:mk].reshape(n_workers, k, k)
+        class_prior = (products[mk] + 1.0) / (n_voted + k)
         conf = _ds_confusion(counts, prior, strength)  # [m, given, true]
-        log_conf = np.log(conf).reshape(n_workers * k, k)
+        log_conf = np.log(conf).reshape(mk, k)
         # E-step: log-posterior = log prior + sum of log P(given | true) over the item's votes.
-        log_conf32 = log_conf.astype(np.float32)
-        log_prior = np.log(class_prior).astype(np.float32)
-        post = np.asarray(a @ log_conf32)
-        flat = post.reshape(-1)  # adding (K,) to each short row through the flat view is faster
-        flat += np.tile(log_prior, n_items)
-        # Shift each row by an upper bound of its maximum (best class per vote), which needs
-        # one sparse mat-vec instead of a row-wise max over (N, K).
-        upper = np.asarray(a @ log_conf32.max(axis=1)) + log_prior.max()
-        ll = _softmax_shifted_(post, upper, ref) / n_votes
-        post[unvoted] = 0.0
+        # Each row of the table is shifted by its maximum first, so every product is at most 0
+        # and its row's maximum is at least (sum of the shifts) below the true maximum.
+        log_prior = np.log(class_prior)
+        table = np.vstack([log_conf, log_prior[None]])
+        shift = table.max(axis=1)
+        table -= shift[:, None]
+        scores = np.asarray(a @ table.astype(np.float32))
+        upper = float(col_votes @ shift[:mk]) + n_voted * float(shift[mk])
+        ll = (upper + _exp_rows_(scores, ref, weight)) / n_votes
         if abs(ll - prev) < tol:
             converged = True
             break
         prev = ll
-    probs = post.astype(np.float64)
-    del post
+    probs = np.multiply(scores, weight[:, None], dtype=np.float64)
+    del scores
     probs[unvoted] = 1.0 / k
-    probs /= probs.sum(axis=1, keepdims=True)
     labels = np.argmax(probs, axis=1).astype(np.int64)
     labels[unvoted] = -1
     confusion = np.exp(log_conf).reshape(n_workers, k, k).transpose(0, 2, 1).copy()
@@ -129,27 +146,28 @@ def dawid_skene(
     )
 
 
-def _softmax_shifted_(
-    scores: NDArray[np.float32], upper: NDArray[np.float32], ref: IntArray
-) -> float:
-    """Softmax of finite (N, K) log-scores in place, shifted by ``upper`` >= each row's max.
+def _exp_rows_(scores: NDArray[np.float32], ref: IntArray, weight: NDArray[np.float32]) -> float:
+    """Exponentiate (N, K) log-scores that are at most 0 in place, leaving them unnormalised,
+    and set ``weight`` to each row's 1 / normaliser (rows with weight 0, items without votes,
+    stay 0). Returns the summed log-normaliser relative to the shift already applied.
 
-    ``ref`` (N,) flat indices name one class per row; rows whose upper bound lies far above that
-    class's score (where exp could underflow in float32) are shifted by their exact maximum.
-    Returns the summed log-normaliser.
+    ``ref`` (N,) flat indices name one likely class per row; rows whose score there lies far
+    below 0 (where exp could underflow in float32) are shifted by their exact maximum first.
     """
-    loose = np.flatnonzero(upper - scores.reshape(-1)[ref] > 60.0)
-    if loose.size:
-        upper[loose] = scores[loose].max(axis=1)
-    # Row-wise broadcasting over short rows is slow in numpy, and so is a BLAS row sum here:
-    # subtract and scale through the flat array, sum rows with einsum.
-    k = scores.shape[1]
     flat = scores.reshape(-1)
-    flat -= np.repeat(upper, k)
+    extra = 0.0
+    loose = np.flatnonzero(flat[ref] < -60.0)
+    if loose.size:
+        top = scores[loose].max(axis=1)
+        scores[loose] -= top[:, None]
+        extra = float(np.sum(top[weight[loose] > 0], dtype=np.float64))
     np.exp(flat, out=flat)
+    # Row sums with einsum: numpy's row reductions and a BLAS product are slower on short rows.
     total = np.einsum("ij->i", scores)
-    flat *= np.repeat(1.0 / total, k)
-    return float(np.sum(upper, dtype=np.float64) + np.sum(np.log(total), dtype=np.float64))
+    voted = weight > 0
+    log_norm = float(np.sum(np.log(total[voted]), dtype=np.float64)) + extra
+    np.divide(1.0, total, out=weight, where=voted)
+    return log_norm
 
 
 def _ds_confusion(counts: FloatArray, prior: str, strength: float) -> FloatArray:
