@@ -12,12 +12,19 @@ if __name__ == "__main__":
         # sets DJANGO_ENV=production and its secrets; the web and Celery processes never come
         # through here and keep production as their default.
         os.environ["DJANGO_ENV"] = "development"
-    if sys.argv[1:2] == ["aggregate_votes"]:
-        # File mode needs neither the database nor the site: run it without setting Django up.
+    # Commands on files alone need neither the database nor the site: when the command line
+    # holds nothing but their own options, they run without setting Django up.
+    prog, command, argv = os.path.basename(sys.argv[0]), sys.argv[1:2], sys.argv[2:]
+    if command == ["aggregate_votes"]:
         from annotation.aggregate_files import file_mode_only, main
 
-        if file_mode_only(sys.argv[2:]):
-            sys.exit(main(os.path.basename(sys.argv[0]), sys.argv[2:]))
+        if file_mode_only(argv):
+            sys.exit(main(prog, argv))
+    elif command == ["find_label_issues"]:
+        from curation.label_issue_files import main, own_options_only
+
+        if own_options_only(argv):
+            sys.exit(main(prog, argv))
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)

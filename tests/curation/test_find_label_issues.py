@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -160,3 +162,47 @@ def test_importing_the_command_does_not_import_torch():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+def _manage(*args: str) -> subprocess.CompletedProcess:
+    """``python manage.py ...`` in a plain shell, with a probe of what the process imported."""
+    probe = (
+        "import runpy, sys\n"
+        "sys.argv = ['manage.py', *sys.argv[1:]]\n"
+        "try:\n    runpy.run_path('manage.py', run_name='__main__')\n"
+        "except SystemExit as stop:\n    code = stop.code\n"
+        "print('imported:', 'django' in sys.modules, 'torch' in sys.modules, file=sys.stderr)\n"
+        "sys.exit(code)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_ENV", "SECRET_KEY")}
+    return subprocess.run(
+        [sys.executable, "-c", probe, *args],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_the_command_as_a_process_flags_the_planted_errors_without_django_or_torch(
+    arrays, tmp_path
+):
+    paths, _labels, _true, planted = arrays
+    out = tmp_path / "out.npy"
+    done = _manage("find_label_issues", "--labels", str(paths["labels"]), "--pred-probs",
+                   str(paths["probs"]), "--method", "confident_learning", "--output", str(out))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert f"confident_learning: flagged 6 of 120 items; wrote {out}" in done.stdout
+    assert set(np.load(out).tolist()) == planted
+    assert "imported: False False" in done.stderr
+
+    bad = tmp_path / "bad.npy"
+    np.save(bad, np.zeros((5, 3)))
+    done = _manage("find_label_issues", "--labels", str(paths["labels"]), "--pred-probs",
+                   str(bad), "--method", "confident_learning", "--output", str(tmp_path / "x.npy"))  # fmt: skip
+    assert done.returncode == 1
+    assert "CommandError: --pred-probs" in done.stderr and "expected shape (120, K)" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "x.npy").exists()
