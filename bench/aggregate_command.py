@@ -12,8 +12,9 @@ with string worker ids. Ours: ``python manage.py aggregate_votes --input votes.c
 ``bench/.venv-peers``): a script that reads the same CSV with pandas, runs
 ``DawidSkene(n_iter=100).fit_predict`` and writes its ``task,label`` CSV. Each process is timed
 from spawn to exit: wall time, CPU time (user + system) and peak RSS from ``os.wait4``. Best
-wall time of ``--repeat`` runs. Also prints the start-up of ``aggregate_votes --help``. Prints
-figures only; nothing here asserts.
+wall time of ``--repeat`` runs. Also prints the start-up: ``aggregate_votes --help`` (which sets
+Django up) and file mode on a two-vote file (which does not). Prints figures only; nothing here
+asserts.
 """
 
 from __future__ import annotations
@@ -94,8 +95,24 @@ def main() -> None:
         votes = d / "votes.csv"
         truth = write_votes(votes, n_items, seed=0)
         base = [*manage, "--input", str(votes), "--num-classes", "10"]
+        tiny = d / "tiny.csv"
+        tiny.write_text("task,worker,label\n0,a,1\n0,b,1\n")
         jobs = {
-            "startup: aggregate_votes --help": ([*manage, "--help"], None),
+            "startup: aggregate_votes --help (Django)": ([*manage, "--help"], None),
+            "startup: aggregate_votes on 2 votes": (
+                [
+                    *manage,
+                    "--input",
+                    str(tiny),
+                    "--num-classes",
+                    "10",
+                    "--method",
+                    "majority",
+                    "--output",
+                    str(d / "tiny-out.csv"),
+                ],  # fmt: skip
+                None,
+            ),
             "ours: aggregate_votes --method dawid_skene": (
                 [*base, "--method", "dawid_skene", "--output", str(d / "ds.csv")],
                 d / "ds.csv",
@@ -129,7 +146,7 @@ def main() -> None:
     peer = results.get("crowd-kit: read_csv + DawidSkene + to_csv")
     if peer:
         print()
-        for name in list(results)[1:3]:
+        for name in list(results)[2:4]:
             r = results[name]
             print(
                 f"crowd-kit / {name[6:]}: {peer['wall'] / r['wall']:.1f}x wall, "
