@@ -14,17 +14,16 @@ if __name__ == "__main__":
         os.environ["DJANGO_ENV"] = "development"
     # Commands on files alone need neither the database nor the site: when the command line
     # holds nothing but their own options, they run without setting Django up.
-    prog, command, argv = os.path.basename(sys.argv[0]), sys.argv[1:2], sys.argv[2:]
-    if command == ["aggregate_votes"]:
-        from annotation.aggregate_files import file_mode_only, main
+    file_commands = {
+        "aggregate_votes": "annotation.aggregate_files",
+        "find_label_issues": "curation.label_issue_files",
+    }
+    if len(sys.argv) > 1 and sys.argv[1] in file_commands:
+        from importlib import import_module
 
-        if file_mode_only(argv):
-            sys.exit(main(prog, argv))
-    elif command == ["find_label_issues"]:
-        from curation.label_issue_files import main, own_options_only
-
-        if own_options_only(argv):
-            sys.exit(main(prog, argv))
+        command = import_module(file_commands[sys.argv[1]]).COMMAND
+        if command.accepts(sys.argv[2:]):
+            sys.exit(command.main(os.path.basename(sys.argv[0]), sys.argv[2:]))
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)

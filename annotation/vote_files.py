@@ -17,12 +17,13 @@ from pathlib import Path
 import numpy as np
 
 from annotation.aggregation.types import REVIEW_NEITHER, REVIEW_SUGGESTED
+from annotation.file_commands import FileCommandError
 
 _ROW_SUM_ATOL = 1e-3  # rows of predicted probabilities may sum to 1 within this
 _MAX_FAST_ID = 256  # longer task or worker ids (in bytes) are read row by row
 
 
-class VoteFileError(ValueError):
+class VoteFileError(FileCommandError):
     """A file that cannot be used; the message names the file and the problem."""
 
 

@@ -1,6 +1,6 @@
 """``find_label_issues``: its arguments and its work, without Django.
 
-The command works on saved arrays only, so ``manage.py find_label_issues`` runs :func:`main`
+The command works on saved arrays only, so ``manage.py find_label_issues`` runs :data:`COMMAND`
 directly when the command line holds the command's own options only, and starts without setting
 up the site; the management command calls :func:`add_arguments` and :func:`run` for the same
 options (and keeps Django's own, such as ``--verbosity``, and ``--help``).
@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import argparse
 import csv
-import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
+from annotation.file_commands import FileCommand, FileCommandError, Say
 
 HELP = (
     "Find likely label errors from saved arrays and write the flagged item indices, most "
@@ -22,7 +22,7 @@ HELP = (
 )
 
 
-class LabelIssueFileError(ValueError):
+class LabelIssueFileError(FileCommandError):
     """An input or option that cannot be used; the message names the flag and the problem."""
 
 
@@ -98,13 +98,7 @@ _OPTIONS = frozenset(
 )
 
 
-def own_options_only(argv: list[str]) -> bool:
-    """Whether ``argv`` (after the command name) holds this command's options and nothing else."""
-    options = [a.split("=", 1)[0] for a in argv if a.startswith("-")]
-    return bool(options) and all(o in _OPTIONS for o in options)
-
-
-def run(opts: dict, say: Callable[[str, bool], None]) -> None:
+def run(opts: dict, say: Say) -> None:
     """Check the inputs, flag the issues, write them, report through ``say(text, success)``.
 
     Raises:
@@ -180,15 +174,11 @@ def run(opts: dict, say: Callable[[str, bool], None]) -> None:
     say(f"{method}: flagged {ranked.size} of {n} items; wrote {output}", True)
 
 
-def main(prog: str, argv: list[str]) -> int:
-    """Run as the management command would: errors print ``CommandError: ...`` on stderr and
-    return 1."""
-    parser = argparse.ArgumentParser(prog=f"{prog} find_label_issues", description=HELP)
-    add_arguments(parser)
-    opts = vars(parser.parse_args(argv))
-    try:
-        run(opts, lambda text, _success: print(text))
-    except LabelIssueFileError as exc:
-        print(f"CommandError: {exc}", file=sys.stderr)
-        return 1
-    return 0
+COMMAND = FileCommand(
+    name="find_label_issues",
+    description=HELP,
+    add_arguments=add_arguments,
+    run=run,
+    options=_OPTIONS,
+    required="--labels",
+)

@@ -20,8 +20,8 @@ from annotation.aggregation_services import (
     dataset_aggregate,
 )
 from annotation.exceptions import AggregationError
+from annotation.file_commands import FileCommandError
 from annotation.models import Dataset
-from annotation.vote_files import VoteFileError
 
 KINDS = aggregate_files.KINDS
 
@@ -41,7 +41,7 @@ class Command(BaseCommand):
 
         try:
             aggregate_files.run(opts, say)
-        except VoteFileError as exc:
+        except FileCommandError as exc:
             raise CommandError(str(exc)) from None
 
     def handle_dataset(self, opts) -> None:

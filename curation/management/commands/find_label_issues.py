@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
+from annotation.file_commands import FileCommandError
 from curation import label_issue_files
-from curation.label_issue_files import LabelIssueFileError
 
 
 class Command(BaseCommand):
@@ -27,5 +27,5 @@ class Command(BaseCommand):
 
         try:
             label_issue_files.run(opts, say)
-        except LabelIssueFileError as exc:
+        except FileCommandError as exc:
             raise CommandError(str(exc)) from None
