@@ -11,7 +11,7 @@ module row by row, and that reader names the file, line and problem of anything 
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -400,15 +400,7 @@ def votes_by_row(
             )
         rows.append(row)
     item = np.asarray(rows, dtype=np.int64)[votes.item]
-    renumbered = ParsedVotes(
-        item=item,
-        worker=votes.worker,
-        label=votes.label,
-        candidates=votes.candidates,
-        num_workers=votes.num_workers,
-        names=[str(i) for i in range(n)],
-    )
-    return renumbered, probs
+    return replace(votes, item=item, names=[str(i) for i in range(n)], spans=None), probs
 
 
 def read_gold(path: Path, tasks: list[str], num_classes: int) -> tuple[np.ndarray, np.ndarray]:
