@@ -6,6 +6,9 @@ changes by less than ``tol``. Items with no votes get label ``-1`` and uniform p
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -82,13 +85,6 @@ def dawid_skene(
         shape=(n_items, mk + 1),
     )
     a.sum_duplicates()
-    # The M-step's transpose (CSC: the product walks items in order, which keeps reads of the
-    # scores sequential) has its own values, scaled each iteration by 1 / (each item's
-    # normaliser), so the E-step never divides its (N, K) scores; its last row sums the
-    # posteriors into the class totals.
-    a_t = a.T.copy()
-    base = a.data.copy()
-    nnz_item = np.repeat(np.arange(n_items), np.diff(a.indptr))  # the item of each stored count
     col_votes = np.bincount(cols, minlength=mk).astype(np.float64)  # votes per (m, l)
     counts0 = _vote_counts(votes, k)
     post64, voted = _shares(counts0)
@@ -100,6 +96,21 @@ def dawid_skene(
     weight = voted.astype(np.float32)  # 1 / normaliser of each item's scores; 0 without votes
     n_voted = int(voted.sum())
     unvoted = np.flatnonzero(~voted)
+    # Large tables are split into two halves of the items, each step run on both at once (the
+    # sparse products and numpy's loops let go of the interpreter lock).
+    cut = n_items // 2 if n_votes >= _PARALLEL_VOTES and (os.cpu_count() or 1) > 1 else n_items
+    parts = [
+        _Part(a[lo:hi], scores[lo:hi], weight[lo:hi], ref[lo:hi] - lo * k)
+        for lo, hi in ((0, cut), (cut, n_items))
+        if hi > lo
+    ]
+    del a, scores
+    pool = _pool() if len(parts) > 1 else None
+
+    def each(step, *args):
+        if pool is None:
+            return [step(parts[0], *args)]
+        return list(pool.map(lambda part: step(part, *args), parts))
 
     prev = -np.inf
     converged = False
@@ -109,8 +120,7 @@ def dawid_skene(
     while it < max_iter:
         it += 1
         # M-step: counts[m, given, true] = sum of posteriors of votes (m, given).
-        np.multiply(base, weight[nnz_item], out=a_t.data)
-        products = np.asarray(a_t @ scores, dtype=np.float64)
+        products: FloatArray = np.sum(each(_Part.m_step), axis=0, dtype=np.float64)
         counts = products[:mk].reshape(n_workers, k, k)
         class_prior = (products[mk] + 1.0) / (n_voted + k)
         conf = _ds_confusion(counts, prior, strength)  # [m, given, true]
@@ -122,13 +132,14 @@ def dawid_skene(
         table = np.vstack([log_conf, log_prior[None]])
         shift = table.max(axis=1)
         table -= shift[:, None]
-        scores = np.asarray(a @ table.astype(np.float32))
+        log_norm = sum(each(_Part.e_step, table.astype(np.float32)))
         upper = float(col_votes @ shift[:mk]) + n_voted * float(shift[mk])
-        ll = (upper + _exp_rows_(scores, ref, weight)) / n_votes
+        ll = (upper + log_norm) / n_votes
         if abs(ll - prev) < tol:
             converged = True
             break
         prev = ll
+    scores = np.concatenate([part.scores for part in parts])
     probs = np.multiply(scores, weight[:, None], dtype=np.float64)
     del scores
     probs[unvoted] = 1.0 / k
@@ -144,6 +155,43 @@ def dawid_skene(
         class_prior=class_prior,
         worker_confusion=confusion,
     )
+
+
+_PARALLEL_VOTES = 100_000  # from this many votes, Dawid-Skene's steps run on two threads
+_POOL: list[ThreadPoolExecutor] = []
+
+
+def _pool() -> ThreadPoolExecutor:
+    if not _POOL:
+        _POOL.append(ThreadPoolExecutor(max_workers=2, thread_name_prefix="dawid-skene"))
+    return _POOL[0]
+
+
+class _Part:
+    """Dawid-Skene's state for a run of consecutive items: their rows of the vote-indicator
+    matrix (with the prior column), its transpose for the M-step, and views of the items'
+    scores, weights and reference classes."""
+
+    def __init__(self, a, scores, weight, ref) -> None:
+        self.a = a
+        # The M-step's transpose (CSC: the product walks items in order, which keeps reads of
+        # the scores sequential) has its own values, scaled each iteration by 1 / (each item's
+        # normaliser), so the E-step never divides its (N, K) scores; its last row sums the
+        # posteriors into the class totals.
+        self.a_t = a.T.copy()
+        self.base = a.data.copy()
+        self.nnz_item = np.repeat(np.arange(a.shape[0]), np.diff(a.indptr))
+        self.scores = scores
+        self.weight = weight
+        self.ref = ref
+
+    def m_step(self) -> NDArray[np.float32]:
+        np.multiply(self.base, self.weight[self.nnz_item], out=self.a_t.data)
+        return np.asarray(self.a_t @ self.scores)
+
+    def e_step(self, table: NDArray[np.float32]) -> float:
+        self.scores = np.asarray(self.a @ table)
+        return _exp_rows_(self.scores, self.ref, self.weight)
 
 
 def _exp_rows_(scores: NDArray[np.float32], ref: IntArray, weight: NDArray[np.float32]) -> float:

@@ -555,3 +555,31 @@ def test_dawid_skene_stays_finite_with_many_votes_and_no_prior() -> None:
     assert np.isfinite(agg.probs).all()
     np.testing.assert_allclose(agg.probs.sum(axis=1), 1.0, rtol=1e-6)
     assert (agg.labels == truth).mean() > 0.99
+
+
+def test_dawid_skene_on_two_threads_gives_the_single_thread_answer(monkeypatch):
+    """Large tables run each EM step on two halves of the items at once; the split must not
+    change the labels (sums in another order round differently, which may stop EM one
+    iteration sooner or later)."""
+    from annotation.aggregation import em
+
+    rng = np.random.default_rng(3)
+    n, m, k = 3000, 40, 5
+    truth = rng.integers(0, k, n)
+    skill = rng.uniform(0.3, 0.95, m)
+    item = np.repeat(np.arange(n), 3)
+    worker = np.concatenate([rng.choice(m, 3, replace=False) for _ in range(n)])
+    right = rng.random(item.size) < skill[worker]
+    label = np.where(right, truth[item], rng.integers(0, k, item.size))
+    # an item without votes in each half keeps label -1 and a uniform posterior
+    keep = (item != 10) & (item != n - 10)
+    votes = VoteTable.from_arrays(item[keep], worker[keep], label[keep], num_items=n)
+    single = dawid_skene(votes, num_classes=k)
+    monkeypatch.setattr(em, "_PARALLEL_VOTES", 1)
+    split = dawid_skene(votes, num_classes=k)
+    assert np.array_equal(split.labels, single.labels)
+    assert split.labels[10] == split.labels[n - 10] == -1
+    assert np.allclose(split.probs[n - 10], 1.0 / k)
+    assert np.abs(split.probs - single.probs).max() < 1e-2
+    assert np.allclose(split.class_prior, single.class_prior, atol=1e-4)
+    assert (split.labels == truth).mean() > 0.8
