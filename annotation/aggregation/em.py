@@ -158,13 +158,15 @@ def dawid_skene(
 
 
 _PARALLEL_VOTES = 100_000  # from this many votes, Dawid-Skene's steps run on two threads
-_POOL: list[ThreadPoolExecutor] = []
+_POOL: dict[int, ThreadPoolExecutor] = {}  # by process id: a forked child makes its own
 
 
 def _pool() -> ThreadPoolExecutor:
-    if not _POOL:
-        _POOL.append(ThreadPoolExecutor(max_workers=2, thread_name_prefix="dawid-skene"))
-    return _POOL[0]
+    pid = os.getpid()
+    if pid not in _POOL:
+        _POOL.clear()  # a pool inherited through fork has no threads behind it
+        _POOL[pid] = ThreadPoolExecutor(max_workers=2, thread_name_prefix="dawid-skene")
+    return _POOL[pid]
 
 
 class _Part:
