@@ -583,3 +583,26 @@ def test_dawid_skene_on_two_threads_gives_the_single_thread_answer(monkeypatch):
     assert np.abs(split.probs - single.probs).max() < 1e-2
     assert np.allclose(split.class_prior, single.class_prior, atol=1e-4)
     assert (split.labels == truth).mean() > 0.8
+
+
+def test_dawid_skene_on_two_threads_works_in_a_forked_child(monkeypatch):
+    """A Celery worker forks its children after the parent may have run Dawid-Skene: the child
+    must not wait forever on the parent's thread pool."""
+    import multiprocessing
+
+    from annotation.aggregation import em
+
+    monkeypatch.setattr(em, "_PARALLEL_VOTES", 1)
+    votes = table([(i % 40, i % 7, (i // 40) % 3) for i in range(400)], num_items=40)
+    parent = dawid_skene(votes, num_classes=3)
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        child = pool.apply_async(_labels_in_child, (votes,)).get(timeout=60)
+    assert np.array_equal(child, parent.labels)
+
+
+def _labels_in_child(votes: VoteTable) -> np.ndarray:
+    from annotation.aggregation import em
+
+    em._PARALLEL_VOTES = 1
+    return dawid_skene(votes, num_classes=3).labels
