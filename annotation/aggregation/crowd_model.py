@@ -9,10 +9,15 @@ Skene, 1979; the classifier-as-prior form of Raykar et al., 2010)::
                              = (1 - acc_m) * (lam / (K - 1)
                                  + (1 - lam) * p_il ** gamma / sum_{d != c} p_id ** gamma)  else
 
-* ``beta`` (the model's weight, a temperature), ``eps`` (the share of items on which the model
-  says nothing, so that its confident mistakes can be outvoted) and the class prior ``pi``
-  calibrate the model against the crowd: a model no better than chance gets ``beta`` near 0 and
-  the crowd decides alone.
+* ``beta`` (the model's weight, a temperature) and ``eps`` (the share of items on which the
+  model says nothing, so that its confident mistakes can be outvoted) calibrate the model
+  against the crowd: a model no better than chance gets ``beta`` near 0 and the crowd decides
+  alone.
+* ``pi``, what is believed where the model says nothing, is uniform, not fitted. The model
+  already carries the class frequencies; and a fitted ``pi`` absorbs what one accuracy per
+  worker cannot describe (wrong votes that pile up on look-alike classes, a spammer who always
+  gives the same class) as class prevalence, which then decides split votes, as in one-coin
+  Dawid–Skene (``one_coin``'s default prior is uniform for the same reason).
 * A worker's mistake is either a slip to any other class (share ``lam``) or a look-alike: a
   class the model also finds likely (people and models confuse the same classes), sharpened by
   ``gamma``, which stays in [0, beta] so that mistakes never follow the model more closely than
@@ -233,15 +238,14 @@ def _fit(vt: _Votes, start: FloatArray, m: int, strength: float, max_iter: int, 
     n_by_worker = np.bincount(vt.worker, minlength=m).astype(np.float64)
     beta, eps, gamma, lam = 1.0, 0.1, 0.0, 0.5
     acc = np.full(m, 0.5)
-    pi = np.full(k, 1.0 / k)
+    pi = np.full(k, 1.0 / k)  # uniform: see the module docstring
     ll = prev = -np.inf
     converged = False
     it = 0
     while it < max_iter:
         it += 1
-        # M-step: class prior and worker accuracies in closed form, then gamma, lam, beta and
-        # eps by search on the marginal likelihood.
-        pi = (q.sum(axis=0) + 1.0) / (q.shape[0] + k)
+        # M-step: worker accuracies in closed form, then gamma, lam, beta and eps by search on
+        # the marginal likelihood.
         correct = np.bincount(vt.worker, weights=q[vt.row, vt.label], minlength=m)
         pooled = correct.sum() / vt.row.size
         acc = np.clip((correct + strength * pooled) / (n_by_worker + strength), _EPS, 1 - _EPS)
@@ -281,7 +285,8 @@ def crowd_model(
     Returns:
         Aggregate with labels (N,) int64 (-1 for items without votes), probs (N, K) posteriors
         (the calibrated model prior for items without votes), confidence (N,) their maximum,
-        class_prior (K,), worker_accuracy (M,) the quality score (probability that the worker
+        class_prior (K,) the mean of the posteriors (the estimated class shares),
+        worker_accuracy (M,) the quality score (probability that the worker
         names the true class) and worker_weight (M,) the log-odds one of the worker's votes
         adds to its class when mistakes are spread evenly, ``log(acc * (K - 1) / (1 - acc))``.
     Raises:
@@ -305,8 +310,8 @@ def crowd_model(
         for w_votes, w_model in _STARTS
     ]  # fmt: skip
     best = max(fits, key=lambda f: f.ll)
-    pi, beta, eps, acc = best.pi, best.beta, best.eps, best.acc
-    post = _model_prior(logp, pi, beta, eps)
+    beta, eps, acc = best.beta, best.eps, best.acc
+    post = _model_prior(logp, best.pi, beta, eps)
     post[voted] = best.q
     labels = np.argmax(post, axis=1).astype(np.int64)
     labels[~voted] = -1
@@ -316,7 +321,7 @@ def crowd_model(
         "crowd_model",
         n_iter=sum(f.n_iter for f in fits),
         converged=all(f.converged for f in fits),
-        class_prior=pi,
+        class_prior=post.mean(axis=0),
         worker_accuracy=acc,
         worker_weight=np.log(acc * (k - 1) / (1 - acc)),
     )

@@ -73,6 +73,21 @@ def test_a_useless_model_does_not_drag_the_labels_down():
     assert ours > accuracy(majority_vote(table, num_classes=K).labels, truth)
 
 
+@pytest.mark.parametrize("seed", [0, 3, 4])
+def test_workers_who_always_give_one_class_do_not_take_over_without_a_model(seed):
+    # One or two votes per item, a useless model, two workers who always answer class 0: the
+    # labels must not slide to "everything is class 0" (where those two look perfect).
+    truth, probs, table = crowd(votes=(1, 2), seed=seed)
+    shuffled = probs[np.random.default_rng(seed + 10).permutation(len(probs))]
+    out = crowd_model(table, shuffled, num_classes=K)
+    assert (
+        accuracy(out.labels, truth) >= accuracy(one_coin(table, num_classes=K).labels, truth) - 0.01
+    )
+    assert np.allclose(out.class_prior.sum(), 1.0)
+    assert out.class_prior.max() < 0.35  # the true classes are balanced
+    assert out.worker_accuracy[10:].max() < out.worker_accuracy[:8].min()
+
+
 def test_a_confidently_wrong_model_is_outvoted():
     truth, probs, table = crowd(votes=(2, 3), seed=2)
     bad = np.full_like(probs, 0.01 / (K - 1))
