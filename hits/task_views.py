@@ -35,7 +35,7 @@ from annotation.worker_ids import worker_id_hash
 from .exceptions import AssignmentMismatch
 from .market_identity import WORKER_ID_RE, market_session_worker_id
 from .models import HOSTED_PROVIDERS, Assignment, Hit, Provider
-from .services import assignment_arrive
+from .services import assignment_arrive, assignment_of_hit
 from .submissions import SubmissionRefused, stored_answers, task_submit
 from .task_tokens import token_expiry, token_issue
 
@@ -139,7 +139,7 @@ def _message(request, status: int, heading: str, text: str):
     return _with_task_headers(response)
 
 
-def _assignment_for_page(request, hit: Hit, assignment_id: str):
+def _assignment_for_page(request, hit: Hit, assignment_id: str, known: Assignment | None):
     """The assignment the working page is for, or the refusal page to answer with."""
     raw_worker_id = request.GET.get("workerId", "")
     if not raw_worker_id:
@@ -149,7 +149,7 @@ def _assignment_for_page(request, hit: Hit, assignment_id: str):
     if not ASSIGNMENT_ID_RE.match(assignment_id):
         return _message(request, 400, "Wrong link", "This link's assignment id is malformed.")
     try:
-        assignment = assignment_arrive(hit, assignment_id, raw_worker_id)
+        assignment = assignment_arrive(hit, assignment_id, raw_worker_id, known=known)
     except AssignmentMismatch as exc:
         return _message(request, 403, "Not your assignment", str(exc))
     if hit.batch.provider in HOSTED_PROVIDERS:
@@ -169,7 +169,19 @@ def _assignment_for_page(request, hit: Hit, assignment_id: str):
 @require_GET
 def task_page(request, hit_pk: int):
     """The HIT: a preview until accepted, then the working page with its signed token."""
-    hit = get_object_or_404(Hit.objects.select_related("batch__dataset"), pk=hit_pk)
+    assignment_id = request.GET.get("assignmentId", "")
+    preview = assignment_id in ("", NOT_AVAILABLE)
+    # A working page is nearly always opened by the worker the assignment was handed to: its
+    # row brings the HIT along (one query for both); otherwise the HIT is looked up alone.
+    known = (
+        assignment_of_hit(hit_pk, assignment_id)
+        if not preview and ASSIGNMENT_ID_RE.match(assignment_id)
+        else None
+    )
+    if known is not None:
+        hit = known.hit
+    else:
+        hit = get_object_or_404(Hit.objects.select_related("batch__dataset"), pk=hit_pk)
     if hit.provider_hit_id and request.GET.get("hitId") != hit.provider_hit_id:
         return _message(request, 400, "Wrong link", "This link does not match its HIT.")
     try:
@@ -177,11 +189,9 @@ def task_page(request, hit_pk: int):
     except ValueError:
         return _message(request, 400, "Wrong link", "This link names an unknown marketplace.")
     kind = kinds.get(hit.batch.kind)
-    assignment_id = request.GET.get("assignmentId", "")
-    preview = assignment_id in ("", NOT_AVAILABLE)
     assignment = None
     if not preview:
-        found = _assignment_for_page(request, hit, assignment_id)
+        found = _assignment_for_page(request, hit, assignment_id, known)
         if not isinstance(found, Assignment):
             return found
         assignment = found

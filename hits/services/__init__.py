@@ -18,7 +18,7 @@ started by task name (``hits.jobs``), never by importing ``hits.tasks``.
 from hits.jobs import enqueue_on_commit
 
 from .adaptive import hit_batch_adapt, hit_batch_adaptive_refusal, hit_batch_votes_arrived
-from .assignments import assignment_arrive, assignment_open
+from .assignments import assignment_arrive, assignment_of_hit, assignment_open
 from .launch import (
     LIVE_PERMISSION,
     hit_batch_check,
@@ -95,6 +95,7 @@ __all__ = [
     "assignment_block_worker",
     "assignment_bonus",
     "assignment_exclude_worker",
+    "assignment_of_hit",
     "assignment_open",
     "assignment_reject",
     "assignments_reject",

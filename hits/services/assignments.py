@@ -15,6 +15,7 @@ from annotation.worker_ids import worker_id_hash
 from hits.exceptions import AssignmentMismatch, ProviderError
 from hits.models import HOSTED_PROVIDERS, Assignment, Hit, HitBatch
 from hits.providers import provider_for
+from hits.selectors import assignments_for_task
 
 logger = logging.getLogger(__name__)
 NOT_HANDED_OUT = (
@@ -33,6 +34,16 @@ def assignment_find(provider: str, provider_assignment_id: str) -> Assignment | 
         .filter(hit__batch__provider=provider, provider_assignment_id=provider_assignment_id)
         .first()
     )
+
+
+def assignment_of_hit(hit_pk: int, provider_assignment_id: str) -> Assignment | None:
+    """Our record of an assignment of this HIT, with the HIT, its batch and dataset and the
+    worker: what a task page needs, in one query (the page then needs no query for the HIT)."""
+    rows = assignments_for_task().filter(
+        hit_id=hit_pk, provider_assignment_id=provider_assignment_id
+    )
+    found = list(rows[:1])
+    return found[0] if found else None
 
 
 def _of_hit(hit: Hit, provider_assignment_id: str) -> Assignment | None:
@@ -109,7 +120,13 @@ def hit_accepting_refusal(hit: Hit, now=None) -> str:
     return ""
 
 
-def assignment_arrive(hit: Hit, provider_assignment_id: str, raw_worker_id: str) -> Assignment:
+def assignment_arrive(
+    hit: Hit,
+    provider_assignment_id: str,
+    raw_worker_id: str,
+    *,
+    known: Assignment | None = None,
+) -> Assignment:
     """A task page opened with an assignment id: our record of it, or AssignmentMismatch.
 
     An id we hold must belong to this HIT and worker. On the built-in marketplace that is all:
@@ -118,14 +135,17 @@ def assignment_arrive(hit: Hit, provider_assignment_id: str, raw_worker_id: str)
     reports an assignment only once it is submitted, so an accepted one is vouched for by a place
     the HIT has pending there that none of our open assignments accounts for; such a row, and
     one written while the provider cannot be reached, stays unconfirmed (its votes count for
-    nothing) until a sync finds the work at the provider.
+    nothing) until a sync finds the work at the provider. ``known`` is the caller's own record
+    of this id on this HIT (``assignment_of_hit``), when it has already looked it up.
     """
     batch = hit.batch
     worker_hash = worker_id_hash(raw_worker_id)
     # Most page loads are of an assignment of this very HIT: found by the HIT's own index,
     # without the join to the batch; any other id is looked up across the provider's HITs.
-    existing = _of_hit(hit, provider_assignment_id) or assignment_find(
-        batch.provider, provider_assignment_id
+    existing = (
+        known
+        or _of_hit(hit, provider_assignment_id)
+        or assignment_find(batch.provider, provider_assignment_id)
     )
     if existing is not None:
         wrong = _mismatch(existing, hit, worker_hash)
