@@ -13,12 +13,13 @@ from django.utils import timezone
 
 from annotation import kinds
 from annotation.kinds.base import Answer, parse_answers
+from annotation.models import Item
 from annotation.services import votes_record
 
 from .exceptions import SubmissionRefused, TokenRefused
 from .jobs import enqueue_on_commit
 from .models import Assignment
-from .selectors import DONE
+from .selectors import DONE, assignments_for_task
 from .task_tokens import token_verify
 
 logger = logging.getLogger(__name__)
@@ -73,6 +74,15 @@ def _replay(assignment, parsed: dict[int, Answer]) -> SubmissionResult:
     )
 
 
+def _items_gone(item_ids: list[int]) -> tuple[int, int] | None:
+    """(problem number, item id) of the first of ``item_ids`` with no row any more."""
+    present = set(Item.objects.filter(pk__in=item_ids).values_list("pk", flat=True))
+    for number, item_id in enumerate(item_ids, start=1):
+        if item_id not in present:
+            return number, item_id
+    return None
+
+
 def assignment_submit(assignment, answers: Any) -> SubmissionResult:
     """Store one assignment's answers as votes, exactly once per (assignment, item).
 
@@ -117,14 +127,26 @@ def assignment_submit(assignment, answers: Any) -> SubmissionResult:
                 assignment_id=assignment.pk,
                 submitted_at=now,
             )
-    except (_AlreadyDone, IntegrityError):
+    except _AlreadyDone:
+        return _replay(assignment, parsed)
+    except IntegrityError:
+        # A kind that reads no item rows leaves it to the votes' foreign key to say that an
+        # item of the HIT is gone; otherwise the unique vote per assignment and item means a
+        # racing copy of this submission won.
+        gone = _items_gone([row["item_id"] for row in vote_kwargs])
+        if gone:
+            number, item_id = gone
+            raise SubmissionRefused(
+                f"problem {number}: item {item_id} no longer exists", status=400, code="invalid"
+            ) from None
         return _replay(assignment, parsed)
     assignment.status = Assignment.Status.SUBMITTED
     assignment.submitted_at = now
     logger.info("assignment %s submitted: %d votes", assignment.pk, len(vote_kwargs))
     if (
         assignment.confirmed
-        and hit.assignments.filter(status__in=DONE, confirmed=True).count() >= hit.max_assignments
+        and Assignment.objects.filter(hit_id=hit.pk, status__in=DONE, confirmed=True).count()
+        >= hit.max_assignments
     ):
         # The HIT's places are all done: more votes (adaptive overlap) or the batch's end.
         # (Work the provider has not confirmed waits for the sync, which does the same.)
@@ -140,9 +162,7 @@ def task_submit(*, hit_id: int, token: str, answers: Any) -> SubmissionResult:
         raise SubmissionRefused(str(exc), status=403, code=exc.code) from None
     try:
         # One query: the assignment with its HIT, batch, dataset and worker (no ordering).
-        assignment = Assignment.objects.select_related("hit__batch__dataset", "worker").get(
-            pk=claims.assignment_id, hit_id=hit_id
-        )
+        assignment = assignments_for_task().get(pk=claims.assignment_id, hit_id=hit_id)
     except Assignment.DoesNotExist:
         raise SubmissionRefused(
             "the task token names no assignment here", status=403, code="forged"

@@ -378,6 +378,12 @@ class FlatKind(Kind):
     def vote_fields(self, hit, assignment, entry, item: Item, answer: int) -> dict[str, Any]:
         return {}
 
+    def needs_item_row(self, hit, entry) -> bool:
+        """Whether checking an answer to ``entry`` reads the item's row (its current label).
+        A kind whose entries carry all it checks says no, and then a submit reads no items:
+        that an item still exists is left to the votes' foreign key (``hits.submissions``)."""
+        return True
+
     def validate(self, hit, assignment, answers: dict[int, Answer]) -> list[dict[str, Any]]:
         """Vote kwargs for every problem on the HIT; ValidationError unless each problem has
         exactly one allowed answer and nothing else is answered."""
@@ -386,7 +392,10 @@ class FlatKind(Kind):
         foreign = [i for i in answers if i not in set(ids)]
         if foreign:
             raise ValidationError(f"items {sorted(foreign)[:10]} are not on this HIT")
-        rows = hit_item_rows(ids)
+        if any(self.needs_item_row(hit, entry) for entry in entries):
+            rows = hit_item_rows(ids)
+        else:
+            rows = {item_id: Item(pk=item_id) for item_id in ids}  # the id is all that is read
         gold = {int(g) for g in hit.gold_items or ()}
         votes = []
         for number, (entry, item_id) in enumerate(zip(entries, ids, strict=True), start=1):

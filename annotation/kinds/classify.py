@@ -32,6 +32,9 @@ class Classify(base.FlatKind):
         """HITs of item ids."""
         return base.build_flat_hits(req, entry=lambda item: item.pk)
 
+    def needs_item_row(self, hit, entry) -> bool:
+        return False
+
     def allowed_answers(self, hit, assignment, entry, item):
         return range(hit.batch.dataset.num_classes)
 

@@ -56,6 +56,9 @@ class Complementary(FlatKind):
         key = f"a{assignment.pk}" if assignment is not None else f"preview-h{hit.pk}"
         return candidates(key, item_id, hit.batch.dataset.num_classes, k)
 
+    def needs_item_row(self, hit, entry) -> bool:
+        return False  # the candidates come from the assignment and the item's id
+
     def allowed_answers(self, hit, assignment, entry, item):
         return self.candidates_for(hit, assignment, item.pk)
 

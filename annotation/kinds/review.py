@@ -130,6 +130,14 @@ class Review(FlatKind):
         key = f"a{assignment.pk}" if assignment is not None else f"preview-h{hit.pk}"
         return suggested_first(key, item_id)
 
+    def needs_item_row(self, hit, entry) -> bool:
+        # labels_for reads the item's current label unless the entry names both labels
+        return not (
+            isinstance(entry, dict)
+            and entry.get("suggested") is not None
+            and entry.get("given") is not None
+        )
+
     def allowed_answers(self, hit, assignment, entry, item):
         return range(len(REVIEW_ANSWERS))
 

@@ -59,6 +59,9 @@ class Verify(base.FlatKind):
             gold_entry=gold_entry,
         )
 
+    def needs_item_row(self, hit, entry) -> bool:
+        return not (isinstance(entry, dict) and entry.get("label") is not None)
+
     def allowed_answers(self, hit, assignment, entry, item):
         return [value for value, _ in CHOICES]
 

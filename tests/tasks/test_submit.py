@@ -335,3 +335,48 @@ def test_durations_are_kept_sane_without_costing_the_vote(client, shapes, td):
     assert got[answers[0]["item"]] == 60_000
     assert got[answers[1]["item"]] is None and got[answers[2]["item"]] is None
     assert got[answers[3]["item"]] is None and got[answers[4]["item"]] == 1200
+
+
+@pytest.mark.django_db(transaction=True)  # the foreign key is checked when the submit commits
+@pytest.mark.parametrize("kind", ["verify", "complementary"])
+def test_an_item_deleted_after_the_page_opened_is_named_and_nothing_is_stored(
+    client, shapes, td, kind
+):
+    """These kinds read no item rows on submit (their entries carry what they check); the
+    votes' foreign key still refuses an item that is gone, with the problem named."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from annotation.models import Item
+
+    hit = td.make_hit(shapes, kind)
+    assignment, token = accept(client, hit)
+    answers = td.valid_answers(hit, assignment)
+    gone = int(answers[1]["item"])
+    Vote.objects.filter(item_id=gone).delete()
+    Item.objects.filter(pk=gone).delete()
+
+    with CaptureQueriesContext(connection) as queries:
+        resp = submit(client, hit, token, answers)
+
+    assert resp.status_code == 400
+    assert f"problem 2: item {gone} no longer exists" in resp.json()["error"]
+    assert_nothing_stored(assignment)
+    # the one read of the items is the check after the foreign key refused the votes
+    item_reads = [q["sql"] for q in queries if 'FROM "annotation_item"' in q["sql"]]
+    assert len(item_reads) == 1
+
+
+def test_a_verify_submit_reads_no_item_rows(client, shapes, td):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    hit = td.make_hit(shapes, "verify")
+    assignment, token = accept(client, hit)
+    answers = td.valid_answers(hit, assignment)
+    with CaptureQueriesContext(connection) as queries:
+        resp = submit(client, hit, token, answers)
+    assert resp.status_code == 200 and resp.json()["ok"] is True
+    assert not [q for q in queries if 'FROM "annotation_item"' in q["sql"]]
+    shown = dict(Vote.objects.filter(assignment=assignment).values_list("item_id", "shown_label"))
+    assert shown == {int(e["item"]): int(e["label"]) for e in hit.items}
