@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from annotation import kinds
@@ -74,6 +75,44 @@ def _replay(assignment, parsed: dict[int, Answer]) -> SubmissionResult:
     )
 
 
+@dataclass(frozen=True)
+class _Statements:
+    flip: str  # ACCEPTED -> SUBMITTED with the answers, for one assignment
+    done: str  # the HIT's done places with work the provider confirmed
+
+
+@functools.cache
+def _statements(vendor: str) -> _Statements:
+    """The submit's two fixed statements as SQL, built once from the model. A submit runs them
+    for every task; the ORM's compiler costs several times the statement itself (on
+    PostgreSQL 0.26 ms of CPU for the flip through ``update()`` against 0.06 ms, 0.47 ms for
+    the count), and a submit is a handful of statements."""
+    quote = connection.ops.quote_name
+    meta = Assignment._meta
+
+    def col(name: str) -> str:
+        return quote(meta.get_field(name).column)
+
+    table = quote(meta.db_table)
+    flip = (
+        f"UPDATE {table} SET {col('status')} = %s, {col('submitted_at')} = %s, "  # noqa: S608
+        f"{col('raw_answer')} = %s WHERE {col('id')} = %s AND {col('status')} = %s"
+    )
+    done = (
+        f"SELECT COUNT(*) FROM {table} WHERE {col('hit')} = %s "  # noqa: S608
+        f"AND {col('confirmed')} = %s AND {col('status')} IN ({', '.join(['%s'] * len(DONE))})"
+    )
+    return _Statements(flip=flip, done=done)
+
+
+def _done_places(hit_pk: int) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _statements(connection.vendor).done, [hit_pk, True, *(s.value for s in DONE)]
+        )
+        return int(cursor.fetchone()[0])
+
+
 def _items_gone(item_ids: list[int]) -> tuple[int, int] | None:
     """(problem number, item id) of the first of ``item_ids`` with no row any more."""
     present = set(Item.objects.filter(pk__in=item_ids).values_list("pk", flat=True))
@@ -112,15 +151,19 @@ def assignment_submit(assignment, answers: Any) -> SubmissionResult:
         with transaction.atomic():
             # The status flip is the first write: it takes the row (and SQLite's write lock)
             # before anything else, so of two racing submissions exactly one gets past it.
-            updated = Assignment.objects.filter(
-                pk=assignment.pk, status=Assignment.Status.ACCEPTED
-            ).update(
-                status=Assignment.Status.SUBMITTED,
-                submitted_at=now,
-                raw_answer=json.dumps({"answers": normalized}, separators=(",", ":")),
-            )
-            if not updated:
-                raise _AlreadyDone
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    _statements(connection.vendor).flip,
+                    [
+                        Assignment.Status.SUBMITTED.value,
+                        connection.ops.adapt_datetimefield_value(now),
+                        json.dumps({"answers": normalized}, separators=(",", ":")),
+                        assignment.pk,
+                        Assignment.Status.ACCEPTED.value,
+                    ],
+                )
+                if cursor.rowcount != 1:
+                    raise _AlreadyDone
             votes_record(
                 vote_kwargs,
                 worker_id=assignment.worker_id,
@@ -143,11 +186,7 @@ def assignment_submit(assignment, answers: Any) -> SubmissionResult:
     assignment.status = Assignment.Status.SUBMITTED
     assignment.submitted_at = now
     logger.info("assignment %s submitted: %d votes", assignment.pk, len(vote_kwargs))
-    if (
-        assignment.confirmed
-        and Assignment.objects.filter(hit_id=hit.pk, status__in=DONE, confirmed=True).count()
-        >= hit.max_assignments
-    ):
+    if assignment.confirmed and _done_places(hit.pk) >= hit.max_assignments:
         # The HIT's places are all done: more votes (adaptive overlap) or the batch's end.
         # (Work the provider has not confirmed waits for the sync, which does the same.)
         enqueue_on_commit("hit_batch_votes_arrived_task", hit.batch_id)
