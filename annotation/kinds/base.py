@@ -212,9 +212,11 @@ def examples_by_class(hit, *, per_class: int = 2, limit: int = 4000) -> dict[int
     away the answer to a gold problem.
     """
     batch = hit.batch
-    key = f"tasks:examples:{batch.pk}:{per_class}"
-    picked = cache.get(key)
-    if picked is None:
+    # The picks and their rows are kept together (10 minutes), so a task page reads no example
+    # rows of its own.
+    key = f"tasks:examples:{batch.pk}:{per_class}:rows"
+    found = cache.get(key)
+    if found is None:
         explicit = (batch.params or {}).get("example_items")
         if explicit:
             qs = Item.objects.filter(pk__in=[int(i) for i in explicit])
@@ -229,10 +231,11 @@ def examples_by_class(hit, *, per_class: int = 2, limit: int = 4000) -> dict[int
             cls = gold if gold is not None else label
             if cls is not None and len(picked.setdefault(cls, [])) < per_class:
                 picked[cls].append(pk)
-        cache.set(key, picked, 600)
+        found = (picked, hit_item_rows([pk for pks in picked.values() for pk in pks]))
+        cache.set(key, found, 600)
+    picked, all_rows = found
     own = set(hit_item_ids(hit))
-    ids = [pk for pks in picked.values() for pk in pks if pk not in own]
-    rows = hit_item_rows(ids)
+    rows = {pk: row for pk, row in all_rows.items() if pk not in own}
     out: dict[int, list[Item]] = {}
     for cls, pks in picked.items():
         items = [rows[pk] for pk in pks if pk in rows]
