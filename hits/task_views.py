@@ -149,7 +149,7 @@ def _assignment_for_page(request, hit: Hit, assignment_id: str, known: Assignmen
     if not ASSIGNMENT_ID_RE.match(assignment_id):
         return _message(request, 400, "Wrong link", "This link's assignment id is malformed.")
     try:
-        assignment = assignment_arrive(hit, assignment_id, raw_worker_id, known=known)
+        assignment = assignment_arrive(hit, assignment_id, raw_worker_id, on_hit=known)
     except AssignmentMismatch as exc:
         return _message(request, 403, "Not your assignment", str(exc))
     if hit.batch.provider in HOSTED_PROVIDERS:

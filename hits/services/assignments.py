@@ -46,18 +46,6 @@ def assignment_of_hit(hit_pk: int, provider_assignment_id: str) -> Assignment | 
     return found[0] if found else None
 
 
-def _of_hit(hit: Hit, provider_assignment_id: str) -> Assignment | None:
-    found = list(
-        Assignment.objects.select_related("worker").filter(
-            hit_id=hit.pk, provider_assignment_id=provider_assignment_id
-        )[:1]
-    )
-    if not found:
-        return None
-    found[0].hit = hit  # the caller's HIT, with its batch already loaded
-    return found[0]
-
-
 def _mismatch(existing: Assignment, hit: Hit, worker_hash: str) -> AssignmentMismatch | None:
     if existing.hit_id != hit.pk:
         return AssignmentMismatch("This assignment belongs to another task.")
@@ -125,7 +113,7 @@ def assignment_arrive(
     provider_assignment_id: str,
     raw_worker_id: str,
     *,
-    known: Assignment | None = None,
+    on_hit: Assignment | None,
 ) -> Assignment:
     """A task page opened with an assignment id: our record of it, or AssignmentMismatch.
 
@@ -135,18 +123,15 @@ def assignment_arrive(
     reports an assignment only once it is submitted, so an accepted one is vouched for by a place
     the HIT has pending there that none of our open assignments accounts for; such a row, and
     one written while the provider cannot be reached, stays unconfirmed (its votes count for
-    nothing) until a sync finds the work at the provider. ``known`` is the caller's own record
-    of this id on this HIT (``assignment_of_hit``), when it has already looked it up.
+    nothing) until a sync finds the work at the provider. ``on_hit`` is what
+    ``assignment_of_hit`` found for this id on this HIT (the page looks it up first, to get the
+    HIT in the same query).
     """
     batch = hit.batch
     worker_hash = worker_id_hash(raw_worker_id)
-    # Most page loads are of an assignment of this very HIT: found by the HIT's own index,
-    # without the join to the batch; any other id is looked up across the provider's HITs.
-    existing = (
-        known
-        or _of_hit(hit, provider_assignment_id)
-        or assignment_find(batch.provider, provider_assignment_id)
-    )
+    # Most page loads are of an assignment of this very HIT; any other id is looked up across
+    # the provider's HITs.
+    existing = on_hit or assignment_find(batch.provider, provider_assignment_id)
     if existing is not None:
         wrong = _mismatch(existing, hit, worker_hash)
         if wrong is not None:
