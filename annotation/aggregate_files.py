@@ -35,23 +35,6 @@ HELP = (
     "(task,label,confidence CSV or .npz), or --dataset NAME --kind KIND to write the "
     "dataset's AggregatedLabel rows."
 )
-# Options of file mode; a command line with any other (dataset mode, Django's own options,
-# --help) goes through the management command.
-_FILE_OPTIONS = frozenset(
-    (
-        "--input",
-        "--output",
-        "--num-classes",
-        "--kind",
-        "--method",
-        "--k",
-        "--n",
-        "--gold",
-        "--pred-probs",
-        "--min-gold-votes",
-        "--seed",
-    )
-)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -216,6 +199,6 @@ COMMAND = FileCommand(
     description=HELP,
     add_arguments=add_arguments,
     run=run,
-    options=_FILE_OPTIONS,
     required="--input",
+    other_mode=frozenset(("--dataset",)),
 )

@@ -21,21 +21,26 @@ class FileCommand:
     description: str
     add_arguments: Callable[[argparse.ArgumentParser], None]
     run: Callable[[dict, Say], None]  # raises FileCommandError
-    options: frozenset[str]  # the options that file work may use
     required: str  # an option that must be present (it marks the file work)
+    other_mode: frozenset[str] = frozenset()  # options of work that needs Django (--dataset)
+
+    def parser(self, prog: str) -> argparse.ArgumentParser:
+        parser = argparse.ArgumentParser(prog=f"{prog} {self.name}", description=self.description)
+        self.add_arguments(parser)
+        return parser
 
     def accepts(self, argv: list[str]) -> bool:
-        """Whether ``argv`` (after the command name) holds this command's file options only;
+        """Whether ``argv`` (after the command name) holds the command's own file options only;
         anything else (Django's own options, --help, another mode) goes through Django."""
+        own = {s for a in self.parser("")._actions for s in a.option_strings}
+        own -= {"-h", "--help", *self.other_mode}
         given = [a.split("=", 1)[0] for a in argv if a.startswith("-")]
-        return self.required in given and all(o in self.options for o in given)
+        return self.required in given and all(o in own for o in given)
 
     def main(self, prog: str, argv: list[str]) -> int:
         """Run as the management command would: an error prints ``CommandError: ...`` on stderr
         and returns 1."""
-        parser = argparse.ArgumentParser(prog=f"{prog} {self.name}", description=self.description)
-        self.add_arguments(parser)
-        opts = vars(parser.parse_args(argv))
+        opts = vars(self.parser(prog).parse_args(argv))
         try:
             self.run(opts, lambda text, _success: print(text))
         except FileCommandError as exc:

@@ -81,23 +81,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:n]")
 
 
-_OPTIONS = frozenset(
-    (
-        "--labels",
-        "--pred-probs",
-        "--features",
-        "--method",
-        "--output",
-        "--k",
-        "--fraction",
-        "--crowd-labels",
-        "--crowd-confidence",
-        "--seed",
-        "--device",
-    )
-)
-
-
 def run(opts: dict, say: Say) -> None:
     """Check the inputs, flag the issues, write them, report through ``say(text, success)``.
 
@@ -179,6 +162,5 @@ COMMAND = FileCommand(
     description=HELP,
     add_arguments=add_arguments,
     run=run,
-    options=_OPTIONS,
     required="--labels",
 )
