@@ -185,8 +185,7 @@ def read_votes_plain(data: bytes, *, num_classes: int, kind: str | None) -> Pars
     ):
         return None
     width = len(header)
-    # 32 bytes of padding, so that every field's first 32 bytes can be read as one row
-    raw = np.frombuffer(data + bytes(32), dtype=np.uint8)
+    raw = np.frombuffer(data, dtype=np.uint8)
     is_nl = raw == ord("\n")
     seps = np.flatnonzero(is_nl | (raw == ord(",")))
     seps = seps[np.searchsorted(seps, cut, side="right") :]
