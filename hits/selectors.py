@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db.models import Count
 
 from annotation.models import Vote
+from annotation.prepared import Prepared
 
 from .fees import CostPreview, assignment_fee, bonus_fee, cost_preview
 from .models import Assignment, Bonus, Hit, HitBatch, Provider
@@ -52,6 +53,30 @@ def assignments_for_task():
     """Assignments with their HIT, batch, dataset and worker, in one query, as a task page and
     its submit read them."""
     return Assignment.objects.select_related("hit__batch__dataset", "worker").only(*_TASK_FIELDS)
+
+
+# The two reads of every task page and submit, compiled once per connection.
+_OF_HIT = Prepared(
+    Assignment,
+    lambda hit_pk, provider_id: assignments_for_task().filter(
+        hit_id=hit_pk, provider_assignment_id=provider_id
+    )[:1],
+)
+_BY_PK = Prepared(
+    Assignment, lambda pk, hit_pk: assignments_for_task().filter(pk=pk, hit_id=hit_pk)[:1]
+)
+
+
+def task_assignment_of_hit(hit_pk: int, provider_assignment_id: str) -> Assignment | None:
+    """The assignment with this marketplace id on this HIT (``assignments_for_task``)."""
+    found = _OF_HIT(int(hit_pk), str(provider_assignment_id))
+    return found[0] if found else None
+
+
+def task_assignment(pk: int, hit_pk: int) -> Assignment | None:
+    """Our assignment ``pk`` if it is on this HIT (``assignments_for_task``)."""
+    found = _BY_PK(int(pk), int(hit_pk))
+    return found[0] if found else None
 
 
 def batch_uses_masters(batch: HitBatch) -> bool:

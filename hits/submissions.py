@@ -20,7 +20,7 @@ from annotation.services import votes_record
 from .exceptions import SubmissionRefused, TokenRefused
 from .jobs import enqueue_on_commit
 from .models import Assignment
-from .selectors import DONE, assignments_for_task
+from .selectors import DONE, task_assignment
 from .task_tokens import token_verify
 
 logger = logging.getLogger(__name__)
@@ -199,13 +199,12 @@ def task_submit(*, hit_id: int, token: str, answers: Any) -> SubmissionResult:
         claims = token_verify(token, hit_id=hit_id)
     except TokenRefused as exc:
         raise SubmissionRefused(str(exc), status=403, code=exc.code) from None
-    try:
-        # One query: the assignment with its HIT, batch, dataset and worker (no ordering).
-        assignment = assignments_for_task().get(pk=claims.assignment_id, hit_id=hit_id)
-    except Assignment.DoesNotExist:
+    # One query: the assignment with its HIT, batch, dataset and worker (no ordering).
+    assignment = task_assignment(claims.assignment_id, hit_id)
+    if assignment is None:
         raise SubmissionRefused(
             "the task token names no assignment here", status=403, code="forged"
-        ) from None
+        )
     if assignment.worker.id_hash != claims.worker_hash:
         raise SubmissionRefused(
             "this assignment belongs to another worker", status=403, code="worker_mismatch"

@@ -11,7 +11,6 @@ does that, and the page also wants the worker its signed cookie names.
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 from urllib.parse import urlsplit
@@ -22,14 +21,11 @@ from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import escape, format_html
-from django.utils.safestring import mark_safe
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from annotation import kinds
-from annotation.kinds.base import Choice
 from annotation.worker_ids import worker_id_hash
 
 from .exceptions import AssignmentMismatch
@@ -53,43 +49,6 @@ DONE_STATUSES = (
     Assignment.Status.APPROVED,
     Assignment.Status.REJECTED,
 )
-
-
-# Stands for the item id in a problem's cached choices markup.
-_ITEM_SLOT = "\x00item\x00"
-
-
-@functools.lru_cache(maxsize=4096)
-def _choices_markup(choices: tuple[Choice, ...]) -> str:
-    """The radio buttons of one problem, with _ITEM_SLOT for its item id.
-
-    Built once per set of choices (a verify or classify page repeats one set on every problem,
-    so once per kind) instead of by the template engine for every problem of every page."""
-    return "".join(
-        format_html(
-            '\n    <label class="choice choice-{}"><input type="radio" name="item_{}" value="{}">'
-            '<span class="txt">{}</span>{}{}</label>',
-            c.value,
-            mark_safe(_ITEM_SLOT),  # noqa: S308 - a constant, replaced by an escaped id
-            c.value,
-            c.text,
-            format_html("<small>{}</small>", c.hint) if c.hint else "",
-            format_html(
-                '<span class="key" title="Keyboard shortcut">key <kbd>{}</kbd></span>', c.key
-            )
-            if c.key
-            else "",
-        )
-        for c in choices
-    )
-
-
-def _with_choices_html(problems) -> None:
-    """Give each problem its radio buttons as markup (``choices_html``) for the page."""
-    for p in problems:
-        item = escape(p.item_id)
-        markup = _choices_markup(tuple(p.choices)).replace(_ITEM_SLOT, item)
-        p.choices_html = mark_safe(markup)  # noqa: S308 - built by format_html, id escaped
 
 
 def _csp() -> str:
@@ -204,7 +163,7 @@ def task_page(request, hit_pk: int):
         if token_expiry(assignment) < timezone.now().timestamp():
             return _message(request, 410, "Time is up", "The time for this assignment has run out.")
     ctx = kind.page_context(hit, assignment)
-    _with_choices_html(ctx.get("problems", ()))
+    ctx.update(kind.page_markup(ctx, preview=preview))
     data = {
         "kind": kind.name,
         "mode": ctx["mode"],

@@ -20,6 +20,8 @@ from django.core.exceptions import ValidationError
 
 from ..images import rendition_url
 from ..models import Dataset, Item
+from ..prepared import Prepared
+from . import markup
 
 # What a HIT stores per kind (Hit.items) is documented on each kind module.
 HitItems = list[Any]
@@ -164,8 +166,15 @@ def entry_item_id(entry: Any) -> int:
     return int(entry)
 
 
+_ITEM_ROWS = Prepared(Item, lambda ids: Item.objects.only(*_ITEM_FIELDS).filter(pk__in=ids))
+
+
 def hit_item_rows(item_ids: Sequence[int]) -> dict[int, Item]:
-    return Item.objects.only(*_ITEM_FIELDS).in_bulk(list(item_ids))
+    """The rows of these items that exist, by id (compiled once per number of items)."""
+    ids = sorted({int(i) for i in item_ids})
+    if not ids:
+        return {}
+    return {item.pk: item for item in _ITEM_ROWS(ids)}
 
 
 def image_url(item: Item, size: int) -> str:
@@ -363,6 +372,10 @@ class Kind:
     def item_ids(self, hit_items: HitItems) -> list[int]:
         raise NotImplementedError
 
+    def page_markup(self, ctx: dict[str, Any], *, preview: bool) -> dict[str, Any]:
+        """Markup the kind writes for its page in Python (added to the template's context)."""
+        return {}
+
 
 class FlatKind(Kind):
     """A kind whose HIT is a flat list of items, each answered with one choice."""
@@ -380,6 +393,23 @@ class FlatKind(Kind):
 
     def vote_fields(self, hit, assignment, entry, item: Item, answer: int) -> dict[str, Any]:
         return {}
+
+    def question_html(self, problem: Problem, ctx: dict[str, Any]) -> str:
+        """The question of one problem on the page, as markup (values escaped)."""
+        raise NotImplementedError
+
+    def before_choices_html(self, problem: Problem, ctx: dict[str, Any]) -> str:
+        """What the page shows between the question and the choices: examples of the labels
+        a problem asks about, where it has them."""
+        return markup.refs_markup(problem.extra.get("refs") or ())
+
+    def page_markup(self, ctx: dict[str, Any], *, preview: bool) -> dict[str, Any]:
+        """The page's problems and its jump bar, as markup (``templates/tasks/choice_page``)."""
+        problems = ctx.get("problems", ())
+        return {
+            "problems_html": markup.problems_markup(self, problems, ctx, preview=preview),
+            "jump_html": markup.jump_markup(problems),
+        }
 
     def needs_item_row(self, hit, entry) -> bool:
         """Whether checking an answer to ``entry`` reads the item's row (its current label).

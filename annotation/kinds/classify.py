@@ -11,6 +11,7 @@ labels hold; "Classify" is only how the UI names it.
 
 from __future__ import annotations
 
+from html import escape
 from typing import Any
 
 from ..models import TaskKind
@@ -37,6 +38,19 @@ class Classify(base.FlatKind):
 
     def allowed_answers(self, hit, assignment, entry, item):
         return range(hit.batch.dataset.num_classes)
+
+    def question_html(self, problem, ctx) -> str:
+        return escape(QUESTION)
+
+    def before_choices_html(self, problem, ctx) -> str:
+        """A search box that shortens a long list of classes (task.js filters it)."""
+        if not ctx.get("search"):
+            return ""
+        return (
+            '<input type="text" class="class-search" role="searchbox" '
+            f'placeholder="Search classes" aria-label="Search classes for image '
+            f'{escape(problem.number)}" autocomplete="off">'
+        )
 
     def page_context(self, hit, assignment) -> dict[str, Any]:
         dataset = hit.batch.dataset

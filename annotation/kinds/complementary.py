@@ -26,7 +26,8 @@ from .base import (
     problem_for,
 )
 
-QUESTION = "Choose any one incorrect label for this image"
+QUESTION_HTML = 'Choose any one <em class="neg">incorrect</em> label for this image'
+QUESTION = QUESTION_HTML.replace('<em class="neg">', "").replace("</em>", "")
 GALLERY_MAX_CLASSES = 20
 
 
@@ -64,6 +65,9 @@ class Complementary(FlatKind):
 
     def vote_fields(self, hit, assignment, entry, item, answer):
         return {"candidates": self.candidates_for(hit, assignment, item.pk)}
+
+    def question_html(self, problem, ctx) -> str:
+        return QUESTION_HTML
 
     def page_context(self, hit, assignment) -> dict[str, Any]:
         dataset = hit.batch.dataset

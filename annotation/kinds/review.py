@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from html import escape
 from typing import Any
 
 from django.utils.crypto import salted_hmac
@@ -147,6 +148,17 @@ class Review(FlatKind):
         if self.suggested_first_for(hit, assignment, item.pk):
             shown.reverse()
         return {"shown_label": given, "suggested_label": suggested, "candidates": shown}
+
+    def question_html(self, problem, ctx) -> str:
+        """ "Given label X, suggested label Y. Which fits this image?" in the page's order."""
+        parts = []
+        for n, label in enumerate(problem.extra["labels"]):
+            role = escape(label["role"])
+            alt = " alt" if label["role"] == "suggested" else ""
+            name = escape(label["name"])
+            lead = role[:1].upper() + role[1:] if n == 0 else f", {role}"
+            parts.append(f'{lead} label <strong class="label{alt}">{name}</strong>')
+        return "".join(parts) + ". Which fits this image?"
 
     def page_context(self, hit, assignment) -> dict[str, Any]:
         dataset = hit.batch.dataset

@@ -11,6 +11,7 @@ Votes: answer 0 correct, 1 not sure, 2 wrong; ``shown_label`` the label asked ab
 
 from __future__ import annotations
 
+from html import escape
 from typing import Any
 
 from ..aggregation import ANSWER_CORRECT, ANSWER_UNSURE, ANSWER_WRONG
@@ -67,6 +68,11 @@ class Verify(base.FlatKind):
 
     def vote_fields(self, hit, assignment, entry, item, answer):
         return {"shown_label": shown_label(entry, item)}
+
+    def question_html(self, problem, ctx) -> str:
+        shown = escape(problem.extra["shown"])
+        label = f'<strong class="label">{shown}</strong>'
+        return f"This image has been labeled as {label}. Is the label correct?"
 
     def page_context(self, hit, assignment) -> dict[str, Any]:
         dataset = hit.batch.dataset

@@ -15,7 +15,7 @@ from annotation.worker_ids import worker_id_hash
 from hits.exceptions import AssignmentMismatch, ProviderError
 from hits.models import HOSTED_PROVIDERS, Assignment, Hit, HitBatch
 from hits.providers import provider_for
-from hits.selectors import assignments_for_task
+from hits.selectors import task_assignment_of_hit
 
 logger = logging.getLogger(__name__)
 NOT_HANDED_OUT = (
@@ -39,11 +39,7 @@ def assignment_find(provider: str, provider_assignment_id: str) -> Assignment | 
 def assignment_of_hit(hit_pk: int, provider_assignment_id: str) -> Assignment | None:
     """Our record of an assignment of this HIT, with the HIT, its batch and dataset and the
     worker: what a task page needs, in one query (the page then needs no query for the HIT)."""
-    rows = assignments_for_task().filter(
-        hit_id=hit_pk, provider_assignment_id=provider_assignment_id
-    )
-    found = list(rows[:1])
-    return found[0] if found else None
+    return task_assignment_of_hit(hit_pk, provider_assignment_id)
 
 
 def _mismatch(existing: Assignment, hit: Hit, worker_hash: str) -> AssignmentMismatch | None:

@@ -229,3 +229,23 @@ def test_raw_worker_id_reaches_no_log_and_no_row(client, shapes, td, caplog):
     for text in (caplog.text, dump.getvalue()):
         assert RAW_WORKER not in text and "SOMEONE-ELSE-RAW" not in text
     assert a.votes.count() == 20
+
+
+HOSTILE = "Circle <img src=x onerror=\"alert(1)\"> & 'co'"
+
+
+@pytest.mark.parametrize("kind", ["complementary", "verify", "review", "label"])
+def test_class_names_with_markup_show_as_text(client, shapes, td, kind):
+    """The problems are written in Python, not by the template engine: a class name holding
+    markup must still reach the worker as text, in the question, the choices and the examples."""
+    names = list(shapes.class_names)
+    names[0] = HOSTILE
+    shapes.class_names = names
+    shapes.save(update_fields=["class_names"])
+    hit = td.make_hit(shapes, kind, gold_rate=0)
+    html = working(client, hit).content.decode()
+    assert "<img src=x" not in html and 'onerror="alert' not in html
+    problems = re.findall(r'<section class="problem".*?</section>', html, re.S)
+    assert len(problems) == len(hit.items)
+    shown = "Circle &lt;img src=x onerror=&quot;alert(1)&quot;&gt; &amp; &#x27;co&#x27;"
+    assert any(shown in p for p in problems)
