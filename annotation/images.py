@@ -10,6 +10,9 @@ larger ones are shrunk with Lanczos. Workers never receive the original file.
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import hmac
 import io
 import os
 import threading
@@ -17,7 +20,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.urls import get_script_prefix, get_urlconf, reverse
-from django.utils.crypto import constant_time_compare, salted_hmac
+from django.utils.crypto import constant_time_compare
 from PIL import Image
 
 from .models import Item
@@ -34,10 +37,18 @@ def rendition_size(size: int) -> int:
 _DIGEST_SALT = "annotation.images.rendition"
 
 
+@functools.lru_cache(maxsize=8)
+def _digest_key(secret: str) -> bytes:
+    """The HMAC key ``salted_hmac(_DIGEST_SALT, ..., algorithm="sha256")`` derives from this
+    secret on every call: derived once here, since a task page signs a dozen URLs."""
+    return hashlib.sha256(_DIGEST_SALT.encode() + secret.encode()).digest()
+
+
 def _digest(item: Item, size: int, secret: str | None = None) -> str:
+    """``salted_hmac(_DIGEST_SALT, "<id>:<size>:<file>", secret, "sha256")``, hex, 16 digits."""
     value = f"{item.pk}:{size}:{item.image.name}"
-    mac = salted_hmac(_DIGEST_SALT, value, secret=secret, algorithm="sha256")
-    return mac.hexdigest()[:16]
+    key = _digest_key(settings.SECRET_KEY if secret is None else secret)
+    return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:16]
 
 
 # reverse("item-image") up to its arguments, per script prefix and URLconf: a task page shows

@@ -166,7 +166,10 @@ def entry_item_id(entry: Any) -> int:
     return int(entry)
 
 
-_ITEM_ROWS = Prepared(Item, lambda ids: Item.objects.only(*_ITEM_FIELDS).filter(pk__in=ids))
+# Unordered: the rows go into a dict, and the model's ordering would join the dataset.
+_ITEM_ROWS = Prepared(
+    Item, lambda ids: Item.objects.only(*_ITEM_FIELDS).filter(pk__in=ids).order_by()
+)
 
 
 def hit_item_rows(item_ids: Sequence[int]) -> dict[int, Item]:

@@ -84,3 +84,16 @@ def test_rendition_urls_are_the_resolvers(items, prefix):
             assert want.startswith(prefix)
     finally:
         set_script_prefix("/")
+
+
+def test_rendition_digests_are_djangos_salted_hmac(items, settings):
+    """The URL key is derived once per secret: the digests must stay the ones salted_hmac
+    gives, or every rendition already on disk and every URL handed out would change."""
+    from django.utils.crypto import salted_hmac
+
+    for item, size, secret in [(items[0], 200, None), (items[5], 64, "an-older-secret-key")]:
+        value = f"{item.pk}:{size}:{item.image.name}"
+        want = salted_hmac(
+            "annotation.images.rendition", value, secret=secret, algorithm="sha256"
+        ).hexdigest()[:16]
+        assert _digest(item, size, secret) == want
