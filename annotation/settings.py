@@ -158,6 +158,8 @@ CLIP_WEIGHTS = env.str("CLIP_WEIGHTS", default="")
 # transport, which needs no server.
 CELERY_BROKER_TRANSPORT_OPTIONS = {}
 if CELERY_BROKER_URL.startswith("filesystem://"):
+    # kombu's transport with atomic writes (a worker could read a message still being written).
+    CELERY_BROKER_TRANSPORT = "annotation.broker:Transport"
     _broker_dir = VAR_DIR / "broker"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),

@@ -55,3 +55,47 @@ def test_web_process_and_tasks_never_import_torch():
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+def test_embedded_broker_never_shows_a_worker_a_half_written_message(tmp_path, monkeypatch):
+    """A worker polling the folder must find whole messages only: while a message is being
+    written no empty ``*.msg`` file may exist (kombu's own transport creates it empty first,
+    and a worker that read it then stopped with a JSONDecodeError)."""
+    import os
+
+    from kombu import Connection
+
+    import annotation.broker as broker
+
+    seen_while_writing = []
+    real_dumps = broker.dumps
+
+    def dumps(payload):
+        seen_while_writing.extend(
+            f
+            for f in os.listdir(tmp_path)
+            if f.endswith(".msg") and not (tmp_path / f).stat().st_size
+        )
+        return real_dumps(payload)
+
+    monkeypatch.setattr(broker, "dumps", dumps)
+    folders = {"data_folder_in": str(tmp_path), "data_folder_out": str(tmp_path)}
+    with Connection(
+        "filesystem://", transport="annotation.broker:Transport", transport_options=folders
+    ) as conn:
+        queue = conn.SimpleQueue("jobs")
+        for n in range(3):
+            queue.put({"n": n})
+        got = [queue.get(timeout=5) for _ in range(3)]
+        for message in got:
+            message.ack()
+        queue.close()
+    assert sorted(m.payload["n"] for m in got) == [0, 1, 2]
+    assert seen_while_writing == [] and not list(tmp_path.glob("*.part"))
+
+
+def test_embedded_broker_is_the_atomic_one():
+    from django.conf import settings
+
+    if settings.CELERY_BROKER_URL.startswith("filesystem://"):
+        assert app.conf.broker_transport == "annotation.broker:Transport"
