@@ -26,4 +26,14 @@ if __name__ == "__main__":
             sys.exit(command.main(os.path.basename(sys.argv[0]), sys.argv[2:]))
     from django.core.management import execute_from_command_line
 
-    execute_from_command_line(sys.argv)
+    try:
+        execute_from_command_line(sys.argv)
+    except Exception as exc:
+        from annotation.command_errors import database_error_message
+
+        message = database_error_message(exc)
+        if message is None:
+            raise
+        name = " ".join(os.path.basename(a) for a in sys.argv[:2])
+        sys.stderr.write(f"{name}: error: {message}\n")
+        sys.exit(2)

@@ -114,3 +114,22 @@ def test_the_demo_sites_worker_links_follow_its_port(tmp_path):
     assert site_url(PORT="8767") == "http://127.0.0.1:8767"
     assert site_url() == "http://127.0.0.1:8000"
     assert site_url(PORT="8767", SITE_URL="https://a.b") == "https://a.b"
+
+
+def test_commands_before_migrate_say_so_instead_of_a_traceback(tmp_path):
+    """A command run on a database without its tables, or with no database server, names the
+    problem and the fix (ours and Django's own commands alike)."""
+    env = {"DJANGO_ENV": "development", "VAR_DIR": str(tmp_path)}
+    for argv in (
+        ("aggregate_votes", "--dataset", "demo"),
+        ("createsuperuser", "--noinput", "--username", "x", "--email", "x@example.org"),
+    ):
+        out = manage(*argv, env=env)
+        assert out.returncode == 2, out.stdout + out.stderr
+        assert "Traceback" not in out.stderr, out.stderr
+        assert f"manage.py {argv[0]}: error: the database has no tables yet" in out.stderr
+        assert "run `python manage.py migrate` first" in out.stderr
+    unreachable = {"DJANGO_ENV": "development", "DATABASE_URL": "postgres://postgres@127.0.0.1:1/x"}
+    out = manage("aggregate_votes", "--dataset", "demo", env=unreachable)
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    assert "cannot reach the database" in out.stderr
