@@ -79,7 +79,11 @@ def test_embedded_broker_never_shows_a_worker_a_half_written_message(tmp_path, m
         return real_dumps(payload)
 
     monkeypatch.setattr(broker, "dumps", dumps)
-    folders = {"data_folder_in": str(tmp_path), "data_folder_out": str(tmp_path)}
+    folders = {
+        "data_folder_in": str(tmp_path),
+        "data_folder_out": str(tmp_path),
+        "control_folder": str(tmp_path / "control"),
+    }
     with Connection(
         "filesystem://", transport="annotation.broker:Transport", transport_options=folders
     ) as conn:
