@@ -1,5 +1,6 @@
 """Management commands that work on files alone, which ``manage.py`` runs without setting Django
-up when the command line holds nothing but the command's own options (no Django here)."""
+up when the command line holds nothing but the command's own options. Django is imported only
+by ``run_in_django``, the path the management commands take."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import argparse
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 Say = Callable[[str, bool], None]  # say(text, success)
 
@@ -47,3 +49,16 @@ class FileCommand:
             print(f"CommandError: {exc}", file=sys.stderr)
             return 1
         return 0
+
+    def run_in_django(self, command: Any, opts: dict) -> None:
+        """Run from a Django management command ``command``: its stdout (success in its
+        style), and a refusal raised as Django's ``CommandError``."""
+        from django.core.management.base import CommandError
+
+        def say(text: str, success: bool) -> None:
+            command.stdout.write(command.style.SUCCESS(text) if success else text)
+
+        try:
+            self.run(opts, say)
+        except FileCommandError as exc:
+            raise CommandError(str(exc)) from None

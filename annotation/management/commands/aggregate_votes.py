@@ -20,7 +20,6 @@ from annotation.aggregation_services import (
     dataset_aggregate,
 )
 from annotation.exceptions import AggregationError
-from annotation.file_commands import FileCommandError
 from annotation.models import Dataset
 
 KINDS = aggregate_files.KINDS
@@ -35,14 +34,7 @@ class Command(BaseCommand):
     def handle(self, *args, **opts):
         if opts["dataset"]:
             return self.handle_dataset(opts)
-
-        def say(text: str, success: bool) -> None:
-            self.stdout.write(self.style.SUCCESS(text) if success else text)
-
-        try:
-            aggregate_files.run(opts, say)
-        except FileCommandError as exc:
-            raise CommandError(str(exc)) from None
+        aggregate_files.COMMAND.run_in_django(self, opts)
 
     def handle_dataset(self, opts) -> None:
         if opts["pred_probs"] is not None:

@@ -6,9 +6,8 @@ the site up.
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
-from annotation.file_commands import FileCommandError
 from curation import label_issue_files
 
 
@@ -22,10 +21,4 @@ class Command(BaseCommand):
         label_issue_files.add_arguments(parser)
 
     def handle(self, *args, **opts):
-        def say(text: str, success: bool) -> None:
-            self.stdout.write(self.style.SUCCESS(text) if success else text)
-
-        try:
-            label_issue_files.run(opts, say)
-        except FileCommandError as exc:
-            raise CommandError(str(exc)) from None
+        label_issue_files.COMMAND.run_in_django(self, opts)
