@@ -58,6 +58,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     _sqlite.setdefault("timeout", 30)
     _sqlite.setdefault("transaction_mode", "IMMEDIATE")
     _sqlite.setdefault("init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool(
+    "DB_PREPARED_STATEMENTS", default=True
+):
+    # Django's cursors bind on the client and never prepare, whatever this says; it lets the
+    # few statements of annotation.prepared (a task page's reads, a submit's) be prepared on
+    # the server, so they are not planned again on every request. Behind a pooler in
+    # transaction mode, which cannot keep them, set DB_PREPARED_STATEMENTS=false.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 5)
 
 INSTALLED_APPS = [
     "annotation.admin_site.ResearchAdminConfig",  # django.contrib.admin, grouped by task

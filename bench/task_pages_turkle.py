@@ -3,8 +3,9 @@
 Both sites serve the same task, a 10-item verify HIT (10 images, each with its label and
 Correct / Not sure / Wrong radio buttons), under gunicorn with the same worker count, on SQLite
 and on PostgreSQL (127.0.0.1:5432, user postgres; a bench database is created and dropped).
-After a warm-up (previews, untimed) so that each gunicorn worker has loaded its code, the same
-load generator (``task_pages.run_phase``: ``--clients`` concurrent clients) drives:
+After a warm-up (untimed: the same page views and submits, on assignments of their own, four
+per gunicorn worker) so that each worker has loaded its code and templates, the same load
+generator (``task_pages.run_phase``: ``--clients`` concurrent clients) drives:
 
 - page: a worker's first load of a newly accepted assignment. Ours: ``/task/<hit>/`` with the
   marketplace's link and the worker's signed cookie. Turkle: its task page plus the iframe that
@@ -234,9 +235,20 @@ def server_cpu(server: subprocess.Popen) -> float:
     return total / tick
 
 
-def warm_up(port: int, path: str, workers: int) -> None:
-    """Let every gunicorn worker load its code and templates before anything is timed."""
-    run_phase(workers, 4 * workers, 60.0, lambda n: request(port, "GET", path)[0] == 200)
+def warmed_phases(server, args, page, submit, opened: dict) -> tuple[dict, dict]:
+    """Warm up, then time the page views and the submits.
+
+    ``page(n)`` opens assignment n (recording what a submit needs in ``opened``), ``submit(n)``
+    posts it. Assignments ``args.requests`` and on are the warm-up's: four page views and
+    submits per worker, untimed, so that each worker has run both before anything counts."""
+    warm = 4 * args.workers
+    first = args.requests
+    run_phase(args.workers, warm, 60.0, lambda n: page(first + n))
+    run_phase(args.workers, warm, 60.0, lambda n: first + n in opened and submit(first + n))
+    p = measure(server, args.clients, args.requests, args.seconds, page)
+    ready = sorted(n for n in opened if n < first)
+    s = measure(server, args.clients, len(ready), args.seconds, lambda i: submit(ready[i]))
+    return p, s
 
 
 def measure(server, clients: int, limit: int, seconds: float, job) -> dict:
@@ -281,11 +293,12 @@ def run_ours(args, db_url: str | None, var: Path) -> tuple[dict, dict, dict]:
     env = site_env(var, port, db_url)
     manage(env, "migrate", "--noinput")
     manage(env, "import_dataset", "--demo")
-    out = manage({**env, "BENCH_ACCEPTS": str(args.requests)}, "shell", "-c", OUR_SETUP)
+    warm = 4 * args.workers
+    accepts = str(args.requests + warm)
+    out = manage({**env, "BENCH_ACCEPTS": accepts}, "shell", "-c", OUR_SETUP)
     hit = json.loads(re.search(r"HIT=(.*)", out)[1])
     server = gunicorn(env, port, args.workers)
     try:
-        warm_up(port, f"/task/{hit['pk']}/?hitId=BENCH-verify", args.workers)
         pages: dict[int, str] = {}
 
         def page(n: int) -> bool:
@@ -308,8 +321,8 @@ def run_ours(args, db_url: str | None, var: Path) -> tuple[dict, dict, dict]:
                 pages[n] = body.decode()
             return status == 200
 
-        def submit(i: int) -> bool:
-            token, answers = answers_from(pages[ready[i]])
+        def submit(n: int) -> bool:
+            token, answers = answers_from(pages[n])
             status, body = request(
                 port,
                 "POST",
@@ -319,12 +332,11 @@ def run_ours(args, db_url: str | None, var: Path) -> tuple[dict, dict, dict]:
             )
             return status == 200 and json.loads(body).get("ok") is True
 
-        p = measure(server, args.clients, args.requests, args.seconds, page)
-        ready = sorted(pages)
-        s = measure(server, args.clients, len(ready), args.seconds, submit)
+        p, s = warmed_phases(server, args, page, submit, pages)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+    hit["taken"] = hit["taken"][: args.requests]
     return p, s, hit
 
 
@@ -365,7 +377,10 @@ def run_turkle(args, db_url: str, var: Path, hit: dict) -> tuple[dict, dict]:
         "shell",
         "-c",
         TURKLE_SETUP,
-        extra={"BENCH_ACCEPTS": str(args.requests), "BENCH_FIELDS": json.dumps(fields)},
+        extra={
+            "BENCH_ACCEPTS": str(args.requests + 4 * args.workers),
+            "BENCH_FIELDS": json.dumps(fields),
+        },
     )
     tasks = json.loads(re.search(r"TASKS=(.*)", out)[1])
     port = free_port()
@@ -373,7 +388,6 @@ def run_turkle(args, db_url: str, var: Path, hit: dict) -> tuple[dict, dict]:
         env, port, args.workers, python=str(TURKLE_PY), app="turkle_bench_wsgi", cwd=site
     )
     try:
-        warm_up(port, f"/task/{tasks[-1][0]}/", args.workers)
         forms: dict[int, tuple[str, str, str]] = {}
 
         def page(n: int) -> bool:
@@ -395,8 +409,7 @@ def run_turkle(args, db_url: str, var: Path, hit: dict) -> tuple[dict, dict]:
             forms[n] = (jar["sessionid"], jar["csrftoken"], m[1].decode())
             return True
 
-        def submit(i: int) -> bool:
-            n = ready[i]
+        def submit(n: int) -> bool:
             task_id, ta_id = tasks[n]
             session, csrf_cookie, csrf_form = forms[n]
             form = {"csrfmiddlewaretoken": csrf_form}
@@ -415,9 +428,7 @@ def run_turkle(args, db_url: str, var: Path, hit: dict) -> tuple[dict, dict]:
             )
             return status == 302
 
-        p = measure(server, args.clients, args.requests, args.seconds, page)
-        ready = sorted(forms)
-        s = measure(server, args.clients, len(ready), args.seconds, submit)
+        p, s = warmed_phases(server, args, page, submit, forms)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)

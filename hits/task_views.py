@@ -16,7 +16,7 @@ import re
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -28,6 +28,7 @@ from django.views.decorators.http import require_GET, require_POST
 from annotation import kinds
 from annotation.worker_ids import worker_id_hash
 
+from . import page_cache
 from .exceptions import AssignmentMismatch
 from .market_identity import WORKER_ID_RE, market_session_worker_id
 from .models import HOSTED_PROVIDERS, Assignment, Hit, Provider
@@ -162,11 +163,9 @@ def task_page(request, hit_pk: int):
             )
         if token_expiry(assignment) < timezone.now().timestamp():
             return _message(request, 410, "Time is up", "The time for this assignment has run out.")
-    ctx = kind.page_context(hit, assignment)
-    ctx.update(kind.page_markup(ctx, preview=preview))
     data = {
         "kind": kind.name,
-        "mode": ctx["mode"],
+        "mode": kind.page_mode,
         "preview": preview,
         "hit": hit.pk,
         "assignmentId": None if preview else assignment_id,
@@ -174,21 +173,31 @@ def task_page(request, hit_pk: int):
         "submitUrl": reverse("task-submit", args=[hit.pk]),
         "externalSubmit": external_submit,
     }
-    ctx.update(
-        kind=kind.name,
-        preview=preview,
-        data=data,
-        dataset=hit.batch.dataset,
-        minutes=max(1, hit.batch.assignment_duration_seconds // 60),
-        # The built-in marketplace lets its worker give the HIT back from the page itself (on
-        # MTurk and Prolific the platform's own Return button does that).
-        return_url=(
-            reverse("market:return", args=[assignment_id])
-            if assignment is not None and hit.batch.provider == Provider.MARKET
-            else ""
-        ),
+    # The built-in marketplace lets its worker give the HIT back from the page itself (on MTurk
+    # and Prolific the platform's own Return button does that).
+    return_url = (
+        reverse("market:return", args=[assignment_id])
+        if assignment is not None and hit.batch.provider == Provider.MARKET
+        else ""
     )
-    return _with_task_headers(render(request, kind.template, ctx))
+
+    def context(page_data, page_return_url: str) -> dict:
+        ctx = kind.page_context(hit, assignment)
+        ctx.update(kind.page_markup(ctx, preview=preview))
+        ctx.update(
+            kind=kind.name,
+            preview=preview,
+            data=page_data,
+            dataset=hit.batch.dataset,
+            minutes=max(1, hit.batch.assignment_duration_seconds // 60),
+            return_url=page_return_url,
+        )
+        return ctx
+
+    html = page_cache.task_page_html(
+        kind, hit, preview=preview, data=data, return_url=return_url, context=context
+    )
+    return _with_task_headers(HttpResponse(html))
 
 
 def _done_page(request, hit, assignment, external_submit):

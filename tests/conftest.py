@@ -12,6 +12,16 @@ def media_root(settings, tmp_path):
     return settings.MEDIA_ROOT
 
 
+@pytest.fixture(autouse=True)
+def _fresh_task_pages():
+    """Task pages are kept per process by HIT id, and ids repeat across tests' databases."""
+    from hits import page_cache
+
+    page_cache.clear()
+    yield
+    page_cache.clear()
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)

@@ -333,6 +333,11 @@ class Kind:
     # A worker's typical seconds on one problem of the page (select: one task of up to 20
     # images), used to estimate a HIT's time until votes of the kind have measured it.
     typical_seconds_per_problem = 5.0
+    # Whether the page's problems differ between assignments of one HIT (choices drawn or
+    # ordered per assignment); a page that does not is built once and kept per process.
+    page_per_assignment = False
+    # What task.js does with the page: "choice" (one choice per image) or "select".
+    page_mode = "choice"
 
     def build_hits(
         self,

@@ -44,6 +44,7 @@ def candidates(key: str, item_id: int, num_classes: int, k: int = 4) -> list[int
 class Complementary(FlatKind):
     name = "complementary"
     template = "tasks/complementary.html"
+    page_per_assignment = True  # each assignment has its own choices
     default_items_per_hit = 10
     typical_seconds_per_problem = 4.0  # one of four classes
     default_assignments_per_item = 3
@@ -101,7 +102,7 @@ class Complementary(FlatKind):
             "problems": problems,
             "gallery": gallery,
             "worked": worked,
-            "mode": "choice",
+            "mode": self.page_mode,
             "num_keys": max((len(p.choices) for p in problems), default=4),
         }
 

@@ -87,6 +87,7 @@ def suggested_first(key: str, item_id: int) -> bool:
 class Review(FlatKind):
     name = "review"
     template = "tasks/review.html"
+    page_per_assignment = True  # each assignment has its own order of the labels
     default_items_per_hit = 10
     default_assignments_per_item = 5
     typical_seconds_per_problem = 6.0  # two labels to weigh against the image
@@ -204,7 +205,7 @@ class Review(FlatKind):
         return {
             "title": "Which label fits each image?",
             "problems": problems,
-            "mode": "choice",
+            "mode": self.page_mode,
             "num_keys": len(REVIEW_ANSWERS),
         }
 

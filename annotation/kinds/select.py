@@ -55,6 +55,7 @@ def attribute_pairs(value: Any) -> list[tuple[str, str]]:
 class Select(Kind):
     name = "select"
     template = "tasks/select.html"
+    page_mode = "select"
     default_items_per_hit = 10
     typical_seconds_per_problem = 25.0  # a task of up to 20 images, looked at one by one
     default_assignments_per_item = 3
@@ -152,7 +153,7 @@ class Select(Kind):
         return {
             "title": "Select the images that match",
             "tasks": tasks,
-            "mode": "select",
+            "mode": self.page_mode,
             "min_select": max((t["min_select"] for t in tasks), default=0),
         }
 

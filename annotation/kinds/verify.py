@@ -96,7 +96,7 @@ class Verify(base.FlatKind):
             "title": "Is each image's label correct?",
             "problems": problems,
             "pair": pair,
-            "mode": "choice",
+            "mode": self.page_mode,
             "num_keys": len(CHOICES),
         }
 

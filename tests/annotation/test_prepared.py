@@ -97,3 +97,39 @@ def test_rendition_digests_are_djangos_salted_hmac(items, settings):
             "annotation.images.rendition", value, secret=secret, algorithm="sha256"
         ).hexdigest()[:16]
         assert _digest(item, size, secret) == want
+
+
+def test_postgresql_prepares_the_statement_once_and_logs_it_with_its_values(items, settings):
+    """On PostgreSQL the statement is prepared on the server (not planned again per call) and
+    still reaches the query log with its values; on SQLite it runs as any other query."""
+    by_index = Prepared(Item, lambda index: Item.objects.filter(index=index))
+    with CaptureQueriesContext(connection) as queries:
+        first = by_index(4)
+        second = by_index(7)
+    assert [(i.index, i.label) for i in first + second] == [(4, 1), (7, 1)]
+    logged = [q["sql"] for q in queries if 'FROM "annotation_item"' in q["sql"]]
+    assert len(logged) == 2
+    assert '"index" = 4' in logged[0] and '"index" = 7' in logged[1]
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT statement, generic_plans + custom_plans FROM pg_prepared_statements "
+            "WHERE statement LIKE '%%annotation_item%%index%%'"
+        )
+        prepared = cursor.fetchall()
+    assert len(prepared) == 1 and prepared[0][1] == 2  # one statement, run twice
+
+
+def test_a_query_the_stand_ins_compile_to_nothing_runs_through_the_orm(items):
+    """A stand-in outside a column's range (a small-integer field's) makes the ORM compile the
+    query to nothing; each call then runs through the ORM as written, with its own value."""
+
+    def build(label):
+        query = Item.objects.filter(label=label).order_by("index")
+        return query if abs(label) < 2**15 else query.none()  # as a small-integer field does
+
+    by_label = Prepared(Item, build)
+    assert [i.index for i in by_label(1)] == [1, 4, 7, 10]
+    assert [i.index for i in by_label(2)] == [2, 5, 8, 11]
+    assert by_label(2**20) == []
