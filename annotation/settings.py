@@ -251,6 +251,8 @@ if not EMBEDDED:
 TASK_FRAME_ANCESTORS = env.list("TASK_FRAME_ANCESTORS", default=[])
 # Workers get resized renditions of the images; switch on to send the original files instead.
 TASK_SEND_ORIGINAL_IMAGES = env.bool("TASK_SEND_ORIGINAL_IMAGES", default=False)
+# A HIT's page rendered once per process and served to each of its workers (hits.page_cache).
+TASK_PAGE_CACHE = env.bool("TASK_PAGE_CACHE", default=True)
 
 # --- hits: crowd providers ----------------------------------------------------------------------
 # Each MTurk environment has its own endpoint; point them at the local endpoint

@@ -130,7 +130,7 @@ def task_page_html(
 ) -> str:
     """The page of ``hit`` for one request: ``context(data, return_url)`` is the template's
     context with those two values in it."""
-    if kind.page_per_assignment or not getattr(settings, "TASK_PAGE_CACHE", True):
+    if kind.page_per_assignment or not settings.TASK_PAGE_CACHE:
         return render_to_string(kind.template, context(data, return_url))
     key = (hit.pk, kind.name, preview, bool(return_url))
     stamp = _stamp(hit)
