@@ -61,6 +61,11 @@ def test_kept_page_is_byte_for_byte_a_fresh_render(shapes, td, settings, kind):
     kept_preview = preview_html(hit)
     kept = reopened_html(hit, "WORKERONE")
     other = working_html(hit, "WORKERTWO")
+    # Both pages were kept (a template the stand-ins cannot cut would be rendered every time).
+    assert {(key[0], key[2]) for key in page_cache._PAGES._entries} == {
+        (hit.pk, True),
+        (hit.pk, False),
+    }
 
     settings.TASK_PAGE_CACHE = False
     assert untimed(kept) == untimed(reopened_html(hit, "WORKERONE")) == untimed(first)
