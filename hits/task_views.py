@@ -186,6 +186,7 @@ def task_page(request, hit_pk: int):
         ctx.update(kind.page_markup(ctx, preview=preview))
         ctx.update(
             kind=kind.name,
+            mode=kind.page_mode,
             preview=preview,
             data=page_data,
             dataset=hit.batch.dataset,

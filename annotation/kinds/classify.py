@@ -80,7 +80,6 @@ class Classify(base.FlatKind):
             "problems": problems,
             "gallery": gallery,
             "search": k >= SEARCH_MIN_CLASSES,
-            "mode": self.page_mode,
             "num_keys": min(k, len(KEYS)),
         }
 

@@ -102,7 +102,6 @@ class Complementary(FlatKind):
             "problems": problems,
             "gallery": gallery,
             "worked": worked,
-            "mode": self.page_mode,
             "num_keys": max((len(p.choices) for p in problems), default=4),
         }
 

@@ -205,7 +205,6 @@ class Review(FlatKind):
         return {
             "title": "Which label fits each image?",
             "problems": problems,
-            "mode": self.page_mode,
             "num_keys": len(REVIEW_ANSWERS),
         }
 

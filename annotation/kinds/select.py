@@ -153,7 +153,6 @@ class Select(Kind):
         return {
             "title": "Select the images that match",
             "tasks": tasks,
-            "mode": self.page_mode,
             "min_select": max((t["min_select"] for t in tasks), default=0),
         }
 

@@ -96,7 +96,6 @@ class Verify(base.FlatKind):
             "title": "Is each image's label correct?",
             "problems": problems,
             "pair": pair,
-            "mode": self.page_mode,
             "num_keys": len(CHOICES),
         }
 
