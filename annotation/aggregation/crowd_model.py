@@ -2,12 +2,14 @@
 
 The model is one more source of evidence about each item's true class, as in CROWDLAB (Goh,
 Mueller and Tkachenko, 2022), but inside a latent-class likelihood fitted by EM (Dawid and
-Skene, 1979; the classifier-as-prior form of Raykar et al., 2010)::
+Skene, 1979; the classifier-as-prior form of Raykar et al., 2010). Each item has a true class
+c and a look-alike d != c, the class its wrong votes crowd on::
 
-    P(y_i = c)               = (1 - eps) * p_ic ** beta / sum_d p_id ** beta  +  eps * pi_c
-    P(m answers l | y_i = c) = acc_m                                                if l == c
-                             = (1 - acc_m) * (lam / (K - 1)
-                                 + (1 - lam) * p_il ** gamma / sum_{d != c} p_id ** gamma)  else
+    P(y_i = c)                     = (1 - eps) * p_ic ** beta / sum_e p_ie ** beta + eps * pi_c
+    P(d_i = d | y_i = c)           = f_d(c) = p_id ** gamma / sum_{e != c} p_ie ** gamma
+    P(m answers l | y_i = c, d_i)  = acc_m                                         if l == c
+                                   = (1 - acc_m) * (lam_m / (K - 1) + (1 - lam_m) * [l == d_i])
+                                                                                   else
 
 * ``beta`` (the model's weight, a temperature) and ``eps`` (the share of items on which the
   model says nothing, so that its confident mistakes can be outvoted) calibrate the model
@@ -15,23 +17,34 @@ Skene, 1979; the classifier-as-prior form of Raykar et al., 2010)::
   alone.
 * ``pi``, what is believed where the model says nothing, is uniform, not fitted. The model
   already carries the class frequencies; and a fitted ``pi`` absorbs what one accuracy per
-  worker cannot describe (wrong votes that pile up on look-alike classes, a spammer who always
-  gives the same class) as class prevalence, which then decides split votes, as in one-coin
-  Dawid–Skene (``one_coin``'s default prior is uniform for the same reason).
-* A worker's mistake is either a slip to any other class (share ``lam``) or a look-alike: a
-  class the model also finds likely (people and models confuse the same classes), sharpened by
-  ``gamma``, which stays in [0, beta] so that mistakes never follow the model more closely than
-  the prior does (otherwise "the model's favourite is always a mistake" would fit as well as
-  "the model is right"). With ``lam = 1`` this is one-coin Dawid–Skene.
-* Each worker has one accuracy ``acc_m``, shrunk toward the pool's with ``prior_strength``
-  pseudo-votes: with one to three votes per item, a full confusion matrix per worker lets the
-  busiest workers confirm themselves.
+  worker cannot describe (a spammer who always gives the same class) as class prevalence,
+  which then decides split votes, as in one-coin Dawid–Skene (``one_coin``'s default prior is
+  uniform for the same reason).
+* A worker's mistake is either a slip to any other class (share ``lam_m``) or the item's
+  look-alike. The look-alike is one class per item, shared by all its voters: people who get a
+  hard item wrong tend to give the same wrong answer, so two wrong votes that agree are far
+  likelier than independent slips would make them. It is drawn from the classes the model also
+  finds likely (people and models confuse the same classes), sharpened by ``gamma``, which
+  stays in [0, beta] so that mistakes never follow the model more closely than the prior does
+  (otherwise "the model's favourite is always a mistake" would fit as well as "the model is
+  right"); with a useless model it is any other class alike, and still shared.
+* Each worker has an accuracy ``acc_m`` and a slip share ``lam_m``, each shrunk toward the
+  pool's with ``prior_strength`` pseudo-votes (pseudo-mistakes for ``lam_m``): with one to three
+  votes per item, a full confusion matrix per worker lets the busiest workers confirm
+  themselves. A random clicker's "mistakes" land anywhere (``lam_m`` near 1); an honest
+  worker's follow the look-alike. No worker names the look-alike more often than the true
+  class: ``acc_m >= (1 - acc_m) * (1 - lam_m + lam_m / (K - 1))`` bounds ``lam_m`` from below.
+  Without that bound "every vote names the look-alike, never the class" fits the votes as well
+  as the truth does wherever the model says nothing. With every ``lam_m = 1`` this is one-coin
+  Dawid–Skene.
 
-``beta``, ``eps``, ``gamma`` and ``lam`` are fitted on the votes' marginal likelihood by
-golden-section search in each M-step (a step is kept only when it raises the likelihood). With
-few votes per item the likelihood has several maxima, so EM starts from the votes, from the
-model and from both, and keeps the fit with the highest likelihood. The posterior is the
-confidence: it is calibrated in so far as the fitted model describes the crowd.
+``acc_m`` and ``lam_m`` have closed-form M-steps (the expected right votes, and the expected
+look-alike votes among the wrong ones); ``gamma``, ``beta`` and ``eps`` are fitted on the votes'
+marginal likelihood by golden-section search in each M-step (a step is kept only when it raises
+the likelihood). With few votes per item the likelihood has several maxima, so EM starts from
+the votes, from the model and from both, and keeps the fit with the highest likelihood. The
+posterior is the confidence: it is calibrated in so far as the fitted model describes the
+crowd.
 
 Shape letters: N items, M workers, K classes, V votes.
 """
@@ -63,9 +76,12 @@ _MAX_BETA = 10.0  # the model's weight (temperature) stays in [0, _MAX_BETA]
 # is wrong more often than that is weighed down through beta instead.
 _MIN_EPS, _MAX_EPS = 1e-4, 0.5
 _SEARCH_STEPS = 16  # golden-section steps per parameter and EM iteration
+# gamma is searched to this width at most: it scales log-probabilities of at most -log(1e-12)
+_GAMMA_WIDTH = 1e-3
 # EM starts as (weight of the vote counts, weight of the model's probabilities).
 _STARTS = ((1.0, 1.0), (0.0, 1.0), (1.0, 1e-3))
 _SHORT_RUN = 20  # iterations each start runs before all but the best are dropped
+_GOLDEN = (np.sqrt(5.0) - 1.0) / 2.0  # each golden-section step keeps this share
 _LOG_FLOOR = 1e-12  # model probabilities are floored here before the log
 
 
@@ -113,7 +129,7 @@ def _marginal(lik: FloatArray, logp: FloatArray, pi: FloatArray, beta: float, ep
 
 def _golden(fn, lo: float, hi: float, steps: int) -> tuple[float, float]:
     """The maximiser of a unimodal ``fn`` on [lo, hi] and its value, by golden-section search."""
-    ratio = (np.sqrt(5.0) - 1.0) / 2.0
+    ratio = _GOLDEN
     a, b = lo, hi
     c, d = b - ratio * (b - a), a + ratio * (b - a)
     fc, fd = fn(c), fn(d)
@@ -129,9 +145,9 @@ def _golden(fn, lo: float, hi: float, steps: int) -> tuple[float, float]:
     return (c, fc) if fc >= fd else (d, fd)
 
 
-def _search(fn, current: float, lo: float, hi: float) -> float:
+def _search(fn, current: float, lo: float, hi: float, steps: int = _SEARCH_STEPS) -> float:
     """Golden-section search of ``fn`` on [lo, hi]; ``current`` unless the result beats it."""
-    found, value = _golden(fn, lo, hi, _SEARCH_STEPS)
+    found, value = _golden(fn, lo, hi, steps)
     return found if value > fn(current) else current
 
 
@@ -176,58 +192,106 @@ def _log_others(lpg: FloatArray) -> FloatArray:
     return top + np.log(np.maximum(others, 1e-300))
 
 
+def _weighted_count(index: IntArray, weights: FloatArray, size: int) -> FloatArray:
+    """(size,) float64 sums of ``weights`` per index (np.bincount, typed as floats)."""
+    return np.asarray(np.bincount(index, weights=weights, minlength=size), dtype=np.float64)
+
+
+_MIN_LAM = 1e-3  # every mistake going to the item's one look-alike is not a model to fit
+
+
 @dataclass(frozen=True)
 class _Votes:
     """The voted items' votes: item (V,) as a row of the voted items, worker, label; per row
-    the model's log-probabilities (Nv, K); and the (Nv, V) row-by-vote incidence matrix."""
+    the model's log-probabilities (Nv, K) and the vote counts (Nv, K); the voted (row, class)
+    pairs (P,), row-major, each vote's pair, and the (Nv, P) row-by-pair incidence."""
 
     row: IntArray
     worker: IntArray
     label: IntArray
     logp: FloatArray
-    incidence: sp.csr_matrix
+    counts: FloatArray
+    pair_row: IntArray
+    pair_class: IntArray
+    pair_of_vote: IntArray
+    pair_start: IntArray
+    pair_incidence: sp.csr_matrix
 
     @classmethod
     def build(cls, row: IntArray, worker: IntArray, label: IntArray, logp: FloatArray) -> _Votes:
         import scipy.sparse as sp  # here: importing the aggregation package stays light
 
-        v = row.size
-        inc = sp.csr_matrix((np.ones(v), (row, np.arange(v))), shape=(logp.shape[0], v))
-        return cls(row, worker, label, logp, inc)
+        nv, k = logp.shape
+        counts = np.bincount(row * k + label, minlength=nv * k).reshape(nv, k).astype(float)
+        pr, pc = np.nonzero(counts)
+        index = np.full((nv, k), -1, dtype=np.int64)
+        index[pr, pc] = np.arange(pr.size)
+        start = np.searchsorted(pr, np.arange(nv))
+        inc = sp.csr_matrix((np.ones(pr.size), (pr, np.arange(pr.size))), shape=(nv, pr.size))
+        return cls(row, worker, label, logp, counts, pr, pc, index[row, label], start, inc)
 
-    def follow(self, gamma: float) -> FloatArray:
-        """(V, K): the share of a look-alike mistake on class c that goes to the vote's label."""
+    def lookalike(self, gamma: float) -> tuple[FloatArray, FloatArray]:
+        """(P, K) f_d(c), the chance that an item of class c has the pair's class d as its
+        look-alike (0 where d == c), and (Nv, K) its sum over each row's voted classes."""
         lpg = gamma * self.logp
-        return np.exp(lpg[self.row, self.label][:, None] - _log_others(lpg)[self.row])
+        logf = lpg[self.pair_row, self.pair_class][:, None] - _log_others(lpg)[self.pair_row]
+        f = np.exp(logf)
+        f[np.arange(self.pair_row.size), self.pair_class] = 0.0
+        return f, np.asarray(self.pair_incidence @ f)
 
-    def evidence(self, acc: FloatArray, follow: FloatArray, lam: float) -> FloatArray:
-        """(Nv, K) log P(the row's votes | class), with ``follow`` from :meth:`follow`."""
+    def accuracy_part(self, acc: FloatArray, lam: FloatArray) -> FloatArray:
+        """(Nv, K) log of each row's acc_m for the votes on class c and (1 - acc_m) * u_m for
+        the rest, u_m = lam_m / (K - 1) a slip's chance of naming one given class."""
+        nv, k = self.logp.shape
+        right = np.log(acc)[self.worker]
+        wrong = (np.log1p(-acc) + np.log(lam / (k - 1)))[self.worker]
+        base = _weighted_count(self.row, wrong, nv)
+        on_c = _weighted_count(self.row * k + self.label, right - wrong, nv * k)
+        return base[:, None] + on_c.reshape(nv, k)
+
+    def mistake_part(self, look: tuple[FloatArray, FloatArray], lam: FloatArray):
+        """(Nv, K) log sum_{d != c} f_d(c) prod_{m votes d} rho_m, and the pieces the M-step
+        reuses: (P,) log prod rho_m per pair and (Nv,) each row's largest of these.
+
+        Given class c and the item's look-alike d, worker m's wrong vote names d with
+        probability ``u_m + 1 - lam_m`` and each other class ``u_m``, so relative to slips
+        alone the votes for d weigh ``rho_m = 1 + (1 - lam_m) / u_m`` each. Unvoted classes
+        weigh 1, so only the voted pairs are summed and the rest is ``1 - sum_{voted d} f_d(c)``.
+        """
         k = self.logp.shape[1]
-        per_vote = np.log(lam / (k - 1) + (1.0 - lam) * follow)
-        per_vote += np.log1p(-acc)[self.worker][:, None]
-        per_vote[np.arange(self.row.size), self.label] = np.log(acc)[self.worker]
-        return np.asarray(self.incidence @ per_vote)
+        f, voted_f = look
+        log_rho = np.log1p((1.0 - lam) * (k - 1) / lam)[self.worker]
+        grow = np.bincount(self.pair_of_vote, weights=log_rho, minlength=self.pair_row.size)
+        shift = np.maximum.reduceat(grow, self.pair_start)
+        rest = np.clip(1.0 - voted_f, 0.0, 1.0) * np.exp(-shift)[:, None]
+        rest += self.pair_incidence @ (f * np.exp(grow - shift[self.pair_row])[:, None])
+        with np.errstate(divide="ignore"):
+            return np.log(rest) + shift[:, None], grow, shift
+
+    def look_share(
+        self,
+        q: FloatArray,
+        f: FloatArray,
+        lam: FloatArray,
+        part: FloatArray,
+        grow: FloatArray,
+        shift: FloatArray,
+    ) -> FloatArray:
+        """(V,) each vote's posterior chance of being a look-alike mistake, from posteriors q
+        and :meth:`mistake_part`'s output: P(class != label, look-alike == label | votes)
+        times the share of such a vote that is not a slip, 1 - 1 / rho_m."""
+        k = self.logp.shape[1]
+        # P(y = c, d = the pair's class | votes) / P(y = c | votes) for each pair and class.
+        ratio = f * np.exp(grow - shift[self.pair_row])[:, None]
+        ratio /= np.exp(part - shift[:, None])[self.pair_row]
+        pair_share = (q[self.pair_row] * ratio).sum(axis=1)
+        rho = 1.0 + (1.0 - lam) * (k - 1) / lam
+        return pair_share[self.pair_of_vote] * (1.0 - 1.0 / rho[self.worker])
 
 
 def _marginal_ll(prior: FloatArray, evidence: FloatArray) -> float:
     top = evidence.max(axis=1, keepdims=True)
     return float(np.log((prior * np.exp(evidence - top)).sum(axis=1)).sum() + top.sum())
-
-
-def _fit_mistakes(
-    vt: _Votes, prior: FloatArray, acc: FloatArray, gamma: float, lam: float, beta: float
-) -> tuple[float, float]:
-    """(gamma, lam) that raise the votes' marginal likelihood, the rest held fixed; gamma stays
-    in [0, beta] (mistakes follow the model no more closely than the prior does)."""
-    gamma = _search(
-        lambda g: _marginal_ll(prior, vt.evidence(acc, vt.follow(g), lam)), gamma, 0.0, beta
-    )
-    if gamma == 0.0:
-        # Look-alikes are then every other class alike, as slips are: lam changes nothing.
-        return gamma, lam
-    follow = vt.follow(gamma)
-    lam = _search(lambda x: _marginal_ll(prior, vt.evidence(acc, follow, x)), lam, 0.0, 1.0)
-    return gamma, lam
 
 
 class _EM:
@@ -239,39 +303,69 @@ class _EM:
         self.vt, self.strength = vt, strength
         self.q = start / start.sum(axis=1, keepdims=True)  # (Nv, K) posteriors of voted items
         self.n_by_worker = np.bincount(vt.worker, minlength=m).astype(np.float64)
-        self.beta, self.eps, self.gamma, self.lam = 1.0, 0.1, 0.0, 0.5
+        self.beta, self.eps, self.gamma = 1.0, 0.1, 0.0
         self.acc = np.full(m, 0.5)
+        self.lam = np.full(m, 0.5)
         self.pi = np.full(k, 1.0 / k)  # uniform: see the module docstring
         self.ll = self.prev = -np.inf  # mean per-vote marginal log-likelihood
         self.n_iter = 0
         self.converged = False
+        self.look_share: FloatArray | None = None  # (V,) from the last E-step
+
+    def _weighted_mean(self, num: FloatArray, den: FloatArray) -> FloatArray:
+        """num / den per worker, with ``strength`` pseudo-counts of the pool's num / den."""
+        pooled = num.sum() / max(den.sum(), _EPS)
+        return (num + self.strength * pooled) / (den + self.strength)
+
+    def _fit_workers(self) -> None:
+        """M-step for acc and lam: the expected right votes per vote, and the expected
+        look-alike votes per wrong vote, each worker's shrunk toward the pool's."""
+        vt, m, k = self.vt, self.n_by_worker.size, self.vt.logp.shape[1]
+        right = self.q[vt.row, vt.label]
+        correct = _weighted_count(vt.worker, right, m)
+        self.acc = np.clip(self._weighted_mean(correct, self.n_by_worker), _EPS, 1 - _EPS)
+        if self.look_share is None or k == 2:  # K = 2: the look-alike is the other class
+            return
+        wrong = _weighted_count(vt.worker, 1.0 - right, m)
+        looks = _weighted_count(vt.worker, self.look_share, m)
+        # acc >= (1 - acc) * (1 - lam + lam / (K - 1)): see the module docstring.
+        floor = (1.0 - self.acc / (1.0 - self.acc)) / (1.0 - 1.0 / (k - 1))
+        lam = np.maximum(self._weighted_mean(wrong - looks, wrong), floor)
+        self.lam = np.clip(lam, _MIN_LAM, 1.0)
+
+    def _fit_gamma(self, prior: FloatArray, base: FloatArray) -> float:
+        vt, lam = self.vt, self.lam
+
+        def by_gamma(g: float) -> float:
+            return _marginal_ll(prior, base + vt.mistake_part(vt.lookalike(g), lam)[0])
+
+        # Enough steps to narrow [0, beta] to _GAMMA_WIDTH, no more: a model that says nothing
+        # (beta near 0) leaves nothing to search.
+        steps = int(np.ceil(np.log(max(self.beta / _GAMMA_WIDTH, 1.0)) / -np.log(_GOLDEN)))
+        return _search(by_gamma, self.gamma, 0.0, self.beta, min(steps, _SEARCH_STEPS))
 
     def run(self, until: int, tol: float) -> None:
         """Iterate until the likelihood changes by less than ``tol`` or ``until`` iterations
         have run in all."""
-        vt, m = self.vt, self.n_by_worker.size
+        vt = self.vt
         while not self.converged and self.n_iter < until:
             self.n_iter += 1
-            # M-step: worker accuracies in closed form, then gamma, lam, beta and eps by search
-            # on the marginal likelihood.
-            correct = np.bincount(vt.worker, weights=self.q[vt.row, vt.label], minlength=m)
-            pooled = correct.sum() / vt.row.size
-            self.acc = np.clip(
-                (correct + self.strength * pooled) / (self.n_by_worker + self.strength),
-                _EPS,
-                1 - _EPS,
-            )
+            # M-step: each worker's accuracy and slip share in closed form, then gamma, beta
+            # and eps by search on the marginal likelihood.
+            self._fit_workers()
             prior = _model_prior(vt.logp, self.pi, self.beta, self.eps)
-            self.gamma, self.lam = _fit_mistakes(
-                vt, prior, self.acc, self.gamma, self.lam, self.beta
-            )
-            evidence = vt.evidence(self.acc, vt.follow(self.gamma), self.lam)
+            base = vt.accuracy_part(self.acc, self.lam)
+            self.gamma = self._fit_gamma(prior, base)
+            look = vt.lookalike(self.gamma)
+            part, grow, shift = vt.mistake_part(look, self.lam)
+            evidence = base + part
             self.beta, self.eps = _fit_calibration(
                 evidence, vt.logp, self.pi, self.beta, self.eps, self.gamma
             )
-            # E-step.
+            # E-step: the posteriors, and each vote's chance of being a look-alike mistake.
             self.q = np.log(_model_prior(vt.logp, self.pi, self.beta, self.eps)) + evidence
             self.ll = _normalise_log_(self.q) / vt.row.size
+            self.look_share = vt.look_share(self.q, look[0], self.lam, part, grow, shift)
             self.converged = abs(self.ll - self.prev) < tol
             self.prev = self.ll
 
@@ -294,7 +388,8 @@ def crowd_model(
         num_classes: K >= 2; labels must lie in 0..K-1.
         max_iter: at most this many EM iterations.
         tol: stop when the mean per-vote log-likelihood changes by less than this.
-        prior_strength: pseudo-votes pulling each worker's accuracy toward the pool's (> 0).
+        prior_strength: pseudo-votes pulling each worker's accuracy and slip share toward the
+            pool's (> 0).
     Returns:
         Aggregate with labels (N,) int64 (-1 for items without votes), probs (N, K) posteriors
         (the calibrated model prior for items without votes), confidence (N,) their maximum,

@@ -99,6 +99,91 @@ def test_a_confidently_wrong_model_is_outvoted():
     assert ours >= accuracy(one_coin(table, num_classes=K).labels, truth) - 0.01
 
 
+def lookalike_crowd(n=1500, k=8, seed=0, share=0.7):
+    """Truth, a useless model (random probabilities) and votes from 20 workers: 10 good (0.8),
+    8 weak (0.45), 2 who click at random. ``share`` of each honest mistake names the item's
+    one look-alike class, so wrong votes on an item tend to agree."""
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, k, n)
+    look = (truth + rng.integers(1, k, n)) % k
+    acc = np.array([0.8] * 10 + [0.45] * 8)
+    item, worker, label = [], [], []
+    for i in range(n):
+        for w in rng.choice(20, size=rng.integers(1, 4), replace=False):
+            if w >= 18:
+                answer = rng.integers(0, k)
+            elif rng.random() < acc[w]:
+                answer = truth[i]
+            elif rng.random() < share:
+                answer = look[i]
+            else:
+                answer = (truth[i] + rng.integers(1, k)) % k
+            item.append(i)
+            worker.append(w)
+            label.append(answer)
+    table = VoteTable.from_arrays(item, worker, label, num_items=n, num_workers=20)
+    return truth, rng.dirichlet(np.ones(k), n), table
+
+
+def test_wrong_votes_that_agree_on_a_look_alike_do_not_inflate_the_confidence():
+    # Two wrong votes that agree are common when mistakes crowd on one look-alike class; a
+    # model of independent slips (one-coin) takes each such pair for near-certainty.
+    truth, probs, table = lookalike_crowd()
+    out = crowd_model(table, probs, num_classes=8)
+    coin = one_coin(table, num_classes=8)
+    ours = accuracy(out.labels, truth)
+    assert ours >= accuracy(coin.labels, truth) - 0.005
+    ours_gap = abs(out.confidence.mean() - ours)
+    coin_gap = abs(coin.confidence.mean() - accuracy(coin.labels, truth))
+    assert ours_gap < 0.03
+    assert ours_gap < coin_gap - 0.02
+    # The random clickers rank last.
+    assert out.worker_accuracy[18:].max() < out.worker_accuracy[:18].min()
+
+
+def test_the_likelihood_sums_over_each_items_look_alike():
+    # The closed forms (only voted classes summed, the rest as one remainder) against
+    # enumerating every (class, look-alike) pair on a small table.
+    from annotation.aggregation.crowd_model import _Votes
+
+    rng = np.random.default_rng(0)
+    k = 5
+    row = np.array([0, 0, 0, 1, 1, 2, 3, 3, 3, 3, 4, 5, 5])
+    worker = np.array([0, 1, 2, 0, 3, 1, 0, 1, 2, 3, 2, 1, 3])
+    label = rng.integers(0, k, row.size)
+    label[7] = label[6]  # two votes on one class
+    p = rng.dirichlet(np.ones(k), 6)
+    acc, lam, gamma = rng.uniform(0.3, 0.9, 4), np.array([0.2, 0.7, 1.0, 0.4]), 1.7
+    vt = _Votes.build(row, worker, label, np.log(p))
+    look = vt.lookalike(gamma)
+    part, grow, shift = vt.mistake_part(look, lam)
+    evidence = vt.accuracy_part(acc, lam) + part
+    q = np.exp(evidence - evidence.max(axis=1, keepdims=True))
+    q /= q.sum(axis=1, keepdims=True)
+    share = vt.look_share(q, look[0], lam, part, grow, shift)
+    for i in range(6):
+        joint = np.zeros((k, k))  # P(votes, class c, look-alike d) under a flat prior
+        for c in range(k):
+            f = p[i] ** gamma
+            f[c] = 0.0
+            f /= f.sum()
+            for d in range(k):
+                joint[c, d] = f[d]
+                for v in np.flatnonzero(row == i):
+                    a, slip = acc[worker[v]], lam[worker[v]] / (k - 1)
+                    if label[v] == c:
+                        joint[c, d] *= a
+                    else:
+                        joint[c, d] *= (1 - a) * (slip + (1 - lam[worker[v]]) * (label[v] == d))
+        assert np.allclose(np.log(joint.sum(axis=1)), evidence[i])
+        joint /= joint.sum()
+        for v in np.flatnonzero(row == i):
+            lv, m = label[v], worker[v]
+            named = joint[:, lv].sum() - joint[lv, lv]  # class != label, look-alike == label
+            not_slip = (1 - lam[m]) / (lam[m] / (k - 1) + 1 - lam[m])
+            assert np.isclose(share[v], named * not_slip)
+
+
 def test_items_without_votes_keep_the_model_prior_and_no_label():
     truth, probs, table = crowd(n=200)
     padded = VoteTable.from_arrays(table.item, table.worker, table.label, num_items=203)
