@@ -15,7 +15,7 @@ half on the model's own runner-up class (hard items are hard for people too) and
 Each scenario runs our ``crowd_model`` and cleanlab's ``get_label_quality_multiannotator``
 (CROWDLAB, run in ``bench/.venv-peers`` in a subprocess) on identical votes and probabilities,
 and prints consensus accuracy against the truth for both, the difference, majority vote,
-Dawid-Skene and the model alone. The bad-model rows feed both methods a useless model
+Dawid-Skene and the model alone, and how well calibrated each confidence is. The bad-model rows feed both methods a useless model
 (probabilities shuffled across items) or a badly miscalibrated one (40% of items given a wrong
 class at 0.99, the rest sharpened to near one-hot). Prints figures only; asserts nothing.
 """
@@ -69,8 +69,9 @@ def run_peer(data_dir: Path) -> None:
     start = time.perf_counter()
     out = get_label_quality_multiannotator(frame, probs, verbose=False)
     seconds = time.perf_counter() - start
-    consensus = out["label_quality"]["consensus_label"].to_numpy().astype(np.int64)
-    np.save(data_dir / "peer_labels.npy", consensus)
+    quality = out["label_quality"]
+    np.save(data_dir / "peer_labels.npy", quality["consensus_label"].to_numpy().astype(np.int64))
+    np.save(data_dir / "peer_scores.npy", quality["consensus_quality_score"].to_numpy(np.float64))
     print(json.dumps({"seconds": seconds}))
 
 
@@ -153,7 +154,20 @@ def spoil(probs: np.ndarray, variant: str, rng: np.random.Generator) -> np.ndarr
 # --------------------------------------------------------------------------- main side
 
 
-def peer_labels(item, worker, label, probs) -> tuple[np.ndarray | None, float]:
+def calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = 15) -> float:
+    """Expected calibration error: the item-weighted mean |confidence - accuracy| over 15
+    equal-width confidence bins (Naeini, Cooper and Hauskrecht, 2015)."""
+    which = np.clip((confidence * bins).astype(np.int64), 0, bins - 1)
+    total = 0.0
+    for b in np.unique(which):
+        inside = which == b
+        total += inside.mean() * abs(confidence[inside].mean() - correct[inside].mean())
+    return float(total)
+
+
+def peer_labels(item, worker, label, probs) -> tuple[np.ndarray | None, np.ndarray | None, float]:
+    """CROWDLAB's consensus labels, its consensus quality scores and its seconds (run in the
+    peers' virtualenv); (None, None, nan) when it fails."""
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
         np.savez(data_dir / "votes.npz", item=item, worker=worker, label=label)
@@ -166,9 +180,17 @@ def peer_labels(item, worker, label, probs) -> tuple[np.ndarray | None, float]:
         )
         if proc.returncode != 0:
             print(f"  cleanlab failed: {proc.stderr.strip().splitlines()[-1:]}", flush=True)
-            return None, float("nan")
+            return None, None, float("nan")
         seconds = json.loads(proc.stdout.strip().splitlines()[-1])["seconds"]
-        return np.load(data_dir / "peer_labels.npy"), seconds
+        return (
+            np.load(data_dir / "peer_labels.npy"),
+            np.load(data_dir / "peer_scores.npy"),
+            seconds,
+        )
+
+
+def dash(value: float) -> str:
+    return "-" if np.isnan(value) else f"{value:.3f}"
 
 
 def main() -> None:
@@ -192,7 +214,8 @@ def main() -> None:
     )
     head = (
         f"{'data':7} {'scenario':31} {'ours':>7} {'crowdlab':>8} {'diff':>8} {'min diff':>8} "
-        f"{'majority':>8} {'DS':>7} {'model':>7} {'ours s':>7} {'peer s':>7}"
+        f"{'majority':>8} {'DS':>7} {'model':>7} {'ECE':>6} {'peer':>6} {'ours s':>7} "
+        f"{'peer s':>7}"
     )
     print(head)
     print("-" * len(head))
@@ -211,15 +234,16 @@ def main() -> None:
                 given = spoil(probs, variant, rng)
                 table = VoteTable.from_arrays(item, worker, label, num_items=n)
                 start = time.perf_counter()
-                ours = crowd_model(table, given, num_classes=k).labels
+                fit = crowd_model(table, given, num_classes=k)
                 ours_s = time.perf_counter() - start
-                theirs, peer_s = None, float("nan")
+                ours = fit.labels
+                theirs, scores, peer_s = None, None, float("nan")
                 if peer and item.size == n:
                     # cleanlab refuses one label per item and points to get_label_quality_scores,
                     # which scores the given label and keeps it: its consensus is the vote.
                     theirs, peer_s = label[np.argsort(item)], 0.0
                 elif peer:
-                    theirs, peer_s = peer_labels(item, worker, label, given)
+                    theirs, scores, peer_s = peer_labels(item, worker, label, given)
                 rows.append(
                     (
                         float((ours == truth).mean()),
@@ -227,6 +251,10 @@ def main() -> None:
                         float((majority_vote(table, num_classes=k).labels == truth).mean()),
                         float((dawid_skene(table, num_classes=k).labels == truth).mean()),
                         float((given.argmax(axis=1) == truth).mean()),
+                        calibration_error(fit.confidence, ours == truth),
+                        np.nan
+                        if scores is None or theirs is None
+                        else calibration_error(scores, theirs == truth),
                         ours_s,
                         peer_s,
                     )
@@ -237,14 +265,17 @@ def main() -> None:
             print(
                 f"{name:7} {scenario:31} {mean[0]:7.4f} {mean[1]:8.4f} {diff.mean():+8.4f} "
                 f"{diff.min():+8.4f} {mean[2]:8.4f} {mean[3]:7.4f} {mean[4]:7.4f} "
-                f"{mean[5]:7.2f} {mean[6]:7.2f}",
+                f"{mean[5]:6.3f} {dash(mean[6]):>6} {mean[7]:7.2f} {mean[8]:7.2f}",
                 flush=True,
             )
     print(
         "accuracy against the truth, mean over seeds; diff = ours - crowdlab (min diff: the "
         "worst seed); model = the given model's argmax. With exactly one vote per item cleanlab "
         "refuses (it points to get_label_quality_scores, which keeps the given label), so its "
-        "column there is the vote itself; the row with 2% of items voted twice runs CROWDLAB."
+        "column there is the vote itself; the row with 2% of items voted twice runs CROWDLAB. "
+        "ECE: expected calibration error of crowd_model's confidence (15 bins); peer: the same "
+        "for CROWDLAB's consensus_quality_score, which cleanlab offers as a score to rank "
+        "consensus labels by, not as a probability."
     )
 
 
