@@ -26,20 +26,26 @@ def crowd(n=600, votes=(1, 2), seed=0, model_acc=0.85):
     probs = rng.dirichlet(np.ones(K), n) * 0.3
     probs[np.arange(n), guess] += 0.7
     acc = np.array([0.8] * 8 + [0.5] * 2 + [0.0] * 2)
+
+    def answer(i, w):
+        if w >= 10:
+            return 0
+        if rng.random() < acc[w]:
+            return truth[i]
+        return (truth[i] + rng.integers(1, K)) % K
+
+    return truth, probs, vote_table(rng, n, 12, votes, answer)
+
+
+def vote_table(rng, n, m, votes, answer):
+    """Each of n items voted by votes[0]..votes[1] distinct workers of m, ``answer(i, w)``."""
     item, worker, label = [], [], []
     for i in range(n):
-        for w in rng.choice(12, size=rng.integers(votes[0], votes[1] + 1), replace=False):
-            if w >= 10:
-                answer = 0
-            elif rng.random() < acc[w]:
-                answer = truth[i]
-            else:
-                answer = (truth[i] + rng.integers(1, K)) % K
+        for w in rng.choice(m, size=rng.integers(votes[0], votes[1] + 1), replace=False):
             item.append(i)
             worker.append(w)
-            label.append(answer)
-    table = VoteTable.from_arrays(item, worker, label, num_items=n, num_workers=12)
-    return truth, probs, table
+            label.append(answer(i, w))
+    return VoteTable.from_arrays(item, worker, label, num_items=n, num_workers=m)
 
 
 def accuracy(labels, truth):
@@ -107,21 +113,17 @@ def lookalike_crowd(n=1500, k=8, seed=0, share=0.7):
     truth = rng.integers(0, k, n)
     look = (truth + rng.integers(1, k, n)) % k
     acc = np.array([0.8] * 10 + [0.45] * 8)
-    item, worker, label = [], [], []
-    for i in range(n):
-        for w in rng.choice(20, size=rng.integers(1, 4), replace=False):
-            if w >= 18:
-                answer = rng.integers(0, k)
-            elif rng.random() < acc[w]:
-                answer = truth[i]
-            elif rng.random() < share:
-                answer = look[i]
-            else:
-                answer = (truth[i] + rng.integers(1, k)) % k
-            item.append(i)
-            worker.append(w)
-            label.append(answer)
-    table = VoteTable.from_arrays(item, worker, label, num_items=n, num_workers=20)
+
+    def answer(i, w):
+        if w >= 18:
+            return rng.integers(0, k)
+        if rng.random() < acc[w]:
+            return truth[i]
+        if rng.random() < share:
+            return look[i]
+        return (truth[i] + rng.integers(1, k)) % k
+
+    table = vote_table(rng, n, 20, (1, 3), answer)
     return truth, rng.dirichlet(np.ones(k), n), table
 
 
