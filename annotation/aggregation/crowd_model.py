@@ -76,7 +76,8 @@ _MAX_BETA = 10.0  # the model's weight (temperature) stays in [0, _MAX_BETA]
 # is wrong more often than that is weighed down through beta instead.
 _MIN_EPS, _MAX_EPS = 1e-4, 0.5
 _SEARCH_STEPS = 16  # golden-section steps per parameter and EM iteration
-# gamma is searched to this width at most: it scales log-probabilities of at most -log(1e-12)
+# gamma is searched to this width, no finer: it scales log-probabilities floored at
+# log(_LOG_FLOOR), so 1e-3 moves the look-alike odds between two classes by at most 3%.
 _GAMMA_WIDTH = 1e-3
 # EM starts as (weight of the vote counts, weight of the model's probabilities).
 _STARTS = ((1.0, 1.0), (0.0, 1.0), (1.0, 1e-3))
@@ -249,7 +250,9 @@ class _Votes:
         on_c = _weighted_count(self.row * k + self.label, right - wrong, nv * k)
         return base[:, None] + on_c.reshape(nv, k)
 
-    def mistake_part(self, look: tuple[FloatArray, FloatArray], lam: FloatArray):
+    def mistake_part(
+        self, look: tuple[FloatArray, FloatArray], lam: FloatArray
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
         """(Nv, K) log sum_{d != c} f_d(c) prod_{m votes d} rho_m, and the pieces the M-step
         reuses: (P,) log prod rho_m per pair and (Nv,) each row's largest of these.
 
@@ -261,7 +264,7 @@ class _Votes:
         k = self.logp.shape[1]
         f, voted_f = look
         log_rho = np.log1p((1.0 - lam) * (k - 1) / lam)[self.worker]
-        grow = np.bincount(self.pair_of_vote, weights=log_rho, minlength=self.pair_row.size)
+        grow = _weighted_count(self.pair_of_vote, log_rho, self.pair_row.size)
         shift = np.maximum.reduceat(grow, self.pair_start)
         rest = np.clip(1.0 - voted_f, 0.0, 1.0) * np.exp(-shift)[:, None]
         rest += self.pair_incidence @ (f * np.exp(grow - shift[self.pair_row])[:, None])
