@@ -56,7 +56,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .kernels import _finish, _normalise_log_, _vote_counts
+from .kernels import _finish, _normalise_log_
 
 if TYPE_CHECKING:
     import scipy.sparse as sp
@@ -84,6 +84,7 @@ _STARTS = ((1.0, 1.0), (0.0, 1.0), (1.0, 1e-3))
 _SHORT_RUN = 20  # iterations each start runs before all but the best are dropped
 _GOLDEN = (np.sqrt(5.0) - 1.0) / 2.0  # each golden-section step keeps this share
 _LOG_FLOOR = 1e-12  # model probabilities are floored here before the log
+_MIN_LAM = 1e-3  # every mistake going to the item's one look-alike is not a model to fit
 
 
 def check_pred_probs(pred_probs: object, num_items: int, num_classes: int) -> FloatArray:
@@ -198,9 +199,6 @@ def _weighted_count(index: IntArray, weights: FloatArray, size: int) -> FloatArr
     return np.asarray(np.bincount(index, weights=weights, minlength=size), dtype=np.float64)
 
 
-_MIN_LAM = 1e-3  # every mistake going to the item's one look-alike is not a model to fit
-
-
 @dataclass(frozen=True)
 class _Votes:
     """The voted items' votes: item (V,) as a row of the voted items, worker, label; per row
@@ -250,6 +248,11 @@ class _Votes:
         on_c = _weighted_count(self.row * k + self.label, right - wrong, nv * k)
         return base[:, None] + on_c.reshape(nv, k)
 
+    def rho_minus_one(self, lam: FloatArray) -> FloatArray:
+        """(M,) rho_m - 1 = (1 - lam_m) / u_m: how much likelier a wrong vote names the
+        item's look-alike than any one other class (see :meth:`mistake_part`)."""
+        return (1.0 - lam) * (self.logp.shape[1] - 1) / lam
+
     def mistake_part(
         self, look: tuple[FloatArray, FloatArray], lam: FloatArray
     ) -> tuple[FloatArray, FloatArray, FloatArray]:
@@ -261,9 +264,8 @@ class _Votes:
         alone the votes for d weigh ``rho_m = 1 + (1 - lam_m) / u_m`` each. Unvoted classes
         weigh 1, so only the voted pairs are summed and the rest is ``1 - sum_{voted d} f_d(c)``.
         """
-        k = self.logp.shape[1]
         f, voted_f = look
-        log_rho = np.log1p((1.0 - lam) * (k - 1) / lam)[self.worker]
+        log_rho = np.log1p(self.rho_minus_one(lam))[self.worker]
         grow = _weighted_count(self.pair_of_vote, log_rho, self.pair_row.size)
         shift = np.maximum.reduceat(grow, self.pair_start)
         rest = np.clip(1.0 - voted_f, 0.0, 1.0) * np.exp(-shift)[:, None]
@@ -283,13 +285,12 @@ class _Votes:
         """(V,) each vote's posterior chance of being a look-alike mistake, from posteriors q
         and :meth:`mistake_part`'s output: P(class != label, look-alike == label | votes)
         times the share of such a vote that is not a slip, 1 - 1 / rho_m."""
-        k = self.logp.shape[1]
         # P(y = c, d = the pair's class | votes) / P(y = c | votes) for each pair and class.
         ratio = f * np.exp(grow - shift[self.pair_row])[:, None]
         ratio /= np.exp(part - shift[:, None])[self.pair_row]
         pair_share = (q[self.pair_row] * ratio).sum(axis=1)
-        rho = 1.0 + (1.0 - lam) * (k - 1) / lam
-        return pair_share[self.pair_of_vote] * (1.0 - 1.0 / rho[self.worker])
+        excess = self.rho_minus_one(lam)
+        return pair_share[self.pair_of_vote] * (excess / (1.0 + excess))[self.worker]
 
 
 def _marginal_ll(prior: FloatArray, evidence: FloatArray) -> float:
@@ -408,8 +409,7 @@ def crowd_model(
     _check_em(max_iter, tol)
     strength = _check_positive("prior_strength", prior_strength)
     probs = check_pred_probs(pred_probs, votes.num_items, k)
-    counts_all = _vote_counts(votes, k)
-    voted = counts_all.sum(axis=1) > 0
+    voted = np.bincount(votes.item, minlength=votes.num_items) > 0
     row_of = np.cumsum(voted) - 1
     logp = np.log(np.maximum(probs, _LOG_FLOOR))
     vt = _Votes.build(row_of[votes.item], votes.worker, votes.label, logp[voted])
@@ -419,8 +419,7 @@ def crowd_model(
     # Celeux and Govaert, 2003); a start that is behind after the short run is dropped rather
     # than iterated, which was most of the time where one converged slowly to a worse fit.
     runs = [
-        _EM(vt, counts_all[voted] * w_votes + probs[voted] * w_model, votes.num_workers,
-            strength)
+        _EM(vt, vt.counts * w_votes + probs[voted] * w_model, votes.num_workers, strength)
         for w_votes, w_model in _STARTS
     ]  # fmt: skip
     for run in runs:
